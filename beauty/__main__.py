@@ -1,0 +1,3 @@
+from beauty.cli import main
+
+main()

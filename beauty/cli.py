@@ -1,0 +1,47 @@
+"""The `beauty` command group. Each subcommand parses options, calls one API function, prints."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from beauty import __version__
+from beauty.demo import demo_command
+from beauty.images import images_group
+from beauty.init import init_command
+from infra.errors import BeautyError
+
+
+class BeautyGroup(click.Group):
+    """Reports user errors in one line on stderr with exit code 1 (click uses 2 for usage)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BeautyError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=BeautyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--workspace",
+    "-w",
+    type=click.Path(file_okay=False),
+    envvar="BEAUTY_WORKSPACE",
+    help="Workspace folder (default: the current folder or a parent holding beauty.toml).",
+)
+@click.version_option(__version__, prog_name="beauty")
+def cli(workspace: str | None) -> None:
+    """Beauty Crowd: crowd comparisons -> beauty scores -> a model that scores a whole gallery."""
+
+
+cli.add_command(init_command)
+cli.add_command(images_group)
+cli.add_command(demo_command)
+
+
+def main() -> None:
+    cli(prog_name="beauty", args=sys.argv[1:])

@@ -1,0 +1,59 @@
+"""What every command shares: the workspace from the context, output as text or JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from infra.workspace import Workspace
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def workspace() -> Workspace:
+    """The workspace named by ``--workspace``, or the one in the current folder."""
+    ctx = click.get_current_context()
+    root = ctx.find_root().params.get("workspace")
+    return Workspace.open(root)
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON array.")(func)
+
+
+def emit(rows: Sequence[Mapping[str, Any]], as_json: bool, columns: Sequence[str]) -> None:
+    """Rows as a JSON array (snake_case keys) or an aligned text table of ``columns``."""
+    if as_json:
+        click.echo(json.dumps([dict(r) for r in rows], default=_jsonable, indent=1))
+        return
+    if not rows:
+        click.echo("(none)")
+        return
+    cells = [[_text(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, Decimal):
+        return f"${value:.2f}"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)

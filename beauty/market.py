@@ -1,0 +1,148 @@
+"""`beauty hits post|status|sync|expire|delete` and `beauty hits qualification post`: MTurk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from beauty.common import emit, json_option, workspace
+from infra.errors import BeautyError
+from mturk.hit_type import post_gold_test
+from mturk.manage import HitsChanged, delete_hits, expire_hits
+from mturk.post import PostPlan, post_batches
+from mturk.qualification import QualificationTest
+from mturk.status import market_status
+from mturk.sync import sync
+
+live_option = click.option(
+    "--live", is_flag=True, help="Production MTurk: real workers, real money (default: sandbox)."
+)
+
+
+@click.command("post")
+@click.argument("batch", type=int, required=False)
+@live_option
+@click.option("--yes", "-y", is_flag=True, help="Post live without asking.")
+def post_command(batch: int | None, live: bool, yes: bool) -> None:
+    """Post MTurk batch BATCH (default: every open MTurk batch) to the sandbox, or --live.
+
+    Resumable: HITs already posted are skipped, and a HIT whose creation was interrupted is
+    found on MTurk before anything is created again.
+    """
+
+    def confirm(plan: PostPlan) -> bool:
+        _show(plan)
+        if plan.environment == "sandbox" or yes:
+            return True
+        return click.confirm(f"Post {plan.hits} HITs for ${plan.total:.2f} of real money?")
+
+    report = post_batches(workspace(), batch, live=live, confirm=confirm)
+    if report.cancelled:
+        click.echo("nothing posted")
+        return
+    if report.recovered:
+        click.echo(f"{report.recovered} HIT(s) from an interrupted post found on MTurk")
+    click.echo(f"{report.created} HIT(s) posted, {report.already_posted} posted before")
+
+
+def _show(plan: PostPlan) -> None:
+    money = "real money" if plan.environment == "live" else "sandbox: no real money"
+    click.echo(
+        f"{plan.environment}: {plan.hits} HITs of batch(es) "
+        f"{', '.join(map(str, plan.batches))}, {plan.assignments} assignments"
+    )
+    click.echo(
+        f"  rewards ${plan.rewards:.2f} + MTurk fee ${plan.fees:.2f} = ${plan.total:.2f} ({money})"
+    )
+    if plan.balance is not None:
+        click.echo(f"  account balance ${plan.balance:.2f}")
+    if plan.hourly_pay is not None:
+        click.echo(f"  expected pay ${plan.hourly_pay:.2f}/hour")
+    for warning in plan.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@click.command("status")
+@json_option
+def status_command(as_json: bool) -> None:
+    """Per MTurk batch: slots open, work submitted, approved, rejected, expired; money.
+
+    Counts come from the ledger: run `beauty hits sync` first for fresh ones.
+    """
+    status = market_status(workspace())
+    columns = ["batch", "environment", "hits", "posted", "open", "submitted", "approved"]
+    columns += ["rejected", "expired", "spent", "committed", "next_auto_approval"]
+    emit([b.row() for b in status.batches], as_json, columns)
+    if not as_json and status.batches:
+        click.echo(f"spent ${status.spent:.2f}, committed ${status.committed:.2f}")
+    for warning in status.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@click.command("sync")
+@click.argument("batch", type=int, required=False)
+@click.option("--full", is_flag=True, help="Poll every unfinished HIT, notifications or not.")
+def sync_command(batch: int | None, full: bool) -> None:
+    """Fetch submitted work from MTurk into the ledger (raw answers kept); resumable."""
+    report = sync(workspace(), batch, full=full)
+    if report.queue_error:
+        click.echo(f"warning: {report.queue_error}", err=True)
+    click.echo(
+        f"{report.hits} HIT(s) synced: {report.stored} new answer(s), {report.known} known; "
+        f"{report.parsed} parsed ({report.parse_failed} unreadable, kept raw); "
+        f"{report.changed_on_mturk} approved or rejected on MTurk itself"
+    )
+    if report.messages_deleted:
+        click.echo(f"{report.messages_deleted} notification(s) handled")
+
+
+@click.command("expire")
+@click.argument("batch", type=int, required=False)
+def expire_command(batch: int | None) -> None:
+    """Stop BATCH's posted HITs (default: all) taking new workers; work in progress may finish."""
+    _changed(expire_hits(workspace(), batch), "expired")
+
+
+@click.command("delete")
+@click.argument("batch", type=int, required=False)
+def delete_command(batch: int | None) -> None:
+    """Delete BATCH's finished HITs from MTurk: expired and every answer approved or rejected."""
+    _changed(delete_hits(workspace(), batch), "deleted")
+
+
+def _changed(result: HitsChanged, verb: str) -> None:
+    for hit, why in result.refused:
+        click.echo(f"HIT {hit} not {verb}: {why}", err=True)
+    click.echo(f"{result.done} HIT(s) {verb}, {len(result.refused)} left as they are")
+
+
+@click.command("post")
+@click.option(
+    "--from",
+    "folder",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Where `beauty hits qualification build` wrote the test (default: "
+    "reports/qualification in the workspace).",
+)
+@live_option
+def qualification_post_command(folder: Path | None, live: bool) -> None:
+    """Post the built qualification test to MTurk; HIT types made afterwards require it."""
+    ws = workspace()
+    where = folder or ws.reports_dir / "qualification"
+    try:
+        record = json.loads((where / "qualification.json").read_text(encoding="utf-8"))
+        test = QualificationTest(
+            question_form_xml=(where / "question_form.xml").read_text(encoding="utf-8"),
+            answer_key_xml=(where / "answer_key.xml").read_text(encoding="utf-8"),
+            test_duration=int(record["test_duration"]),
+            passing_score=int(record["passing_score"]),
+            gold_ids=list(record["gold_ids"]),
+        )
+    except (OSError, KeyError, ValueError) as exc:
+        raise BeautyError(
+            f"{where}: no built qualification test ({exc}): run `beauty hits qualification build`"
+        ) from None
+    type_id = post_gold_test(ws, test, live=live)
+    click.echo(f"qualification test {type_id}: workers need {test.passing_score}% to work")

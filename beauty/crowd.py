@@ -1,0 +1,60 @@
+"""`beauty crowd`: simulated crowds that work the local market like people do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from beauty.common import emit, json_option, workspace
+
+
+@click.group("crowd")
+def crowd_group() -> None:
+    """Simulated crowds, for demos and for planning a campaign."""
+
+
+@crowd_group.command("simulate")
+@click.option("--workers", default=30, show_default=True, type=click.IntRange(1, 500))
+@click.option(
+    "--spammers",
+    default=0.2,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Fraction of random, always-left, select-all and select-none workers.",
+)
+@click.option(
+    "--truth",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV of image, beauty that honest workers perceive (the sample gallery's truth.csv).",
+)
+@click.option(
+    "--replay",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV of recorded votes (worker, left, right, label) that honest workers replay.",
+)
+@click.option("--url", help="A running labeling server (default: one started for this run).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@json_option
+def simulate(
+    workers: int,
+    spammers: float,
+    truth: Path | None,
+    replay: Path | None,
+    url: str | None,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """Let a simulated crowd work every open local HIT through the server's JSON API."""
+    from mturk.simulate import simulate_crowd  # numpy and the crowd models load only here
+
+    report = simulate_crowd(
+        workspace(), workers, spammers, truth_path=truth, replay_path=replay, url=url, seed=seed
+    )
+    emit(report.rows(), as_json, ["kind", "workers", "submissions"])
+    if not as_json:
+        click.echo(
+            f"{report.submissions} submissions by {report.workers} workers in "
+            f"{report.seconds:.1f} s at {report.url} ({report.refused} refused, "
+            f"{report.unreadable} unreadable)"
+        )

@@ -1,0 +1,38 @@
+"""`beauty hits review`: verdicts on submitted work from the workers' gold records."""
+
+from __future__ import annotations
+
+import click
+
+from beauty.common import emit, json_option, workspace
+from mturk.review import bonus_dollars, review
+
+
+@click.command("review")
+@click.option("--batch", "batch_id", type=int, help="Only this batch's assignments.")
+@click.option("--dry-run", is_flag=True, help="Show the verdicts; record nothing.")
+@json_option
+def review_command(batch_id: int | None, dry_run: bool, as_json: bool) -> None:
+    """Approve, reject, bonus and exclude from gold evidence (flagged workers first)."""
+    verdicts = review(workspace(), batch_id=batch_id, dry_run=dry_run)
+    rows = [
+        {
+            "assignment_id": v.assignment_id,
+            "worker_id": v.worker_id,
+            "action": v.action,
+            "bonus": bonus_dollars(v),
+            "exclude": v.exclude,
+            "reason": v.reason,
+        }
+        for v in verdicts
+    ]
+    emit(rows, as_json, ["worker_id", "assignment_id", "action", "bonus", "exclude", "reason"])
+    if not as_json:
+        rejected = sum(v.action == "reject" for v in verdicts)
+        bonused = sum(v.bonus_cents > 0 for v in verdicts)
+        excluded = len({v.worker_id for v in verdicts if v.exclude})
+        tail = "dry run: nothing recorded" if dry_run else "recorded"
+        click.echo(
+            f"{len(verdicts)} verdicts: {len(verdicts) - rejected} approved ({bonused} with a "
+            f"bonus), {rejected} rejected; {excluded} worker(s) excluded ({tail})"
+        )

@@ -26,7 +26,7 @@ def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON array.")(func)
 
 
-def emit(rows: Sequence[Mapping[str, Any]], as_json: bool, columns: Sequence[str]) -> None:
+def emit(rows: Sequence[Mapping[Any, Any]], as_json: bool, columns: Sequence[str]) -> None:
     """Rows as a JSON array (snake_case keys) or an aligned text table of ``columns``."""
     if as_json:
         click.echo(json.dumps([dict(r) for r in rows], default=_jsonable, indent=1))

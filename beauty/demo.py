@@ -1,12 +1,14 @@
 """`beauty demo`: the whole loop on the embedded defaults, with no AWS account.
 
-Each step calls the same Python API as the command named beside it, so the demo doubles as a
-walkthrough of the commands.
+Each step calls the same Python API as the command printed beside it, so the demo doubles as a
+walkthrough of the commands; later steps read what earlier ones wrote to the workspace.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -16,13 +18,12 @@ from infra import gallery
 from infra.workspace import Workspace
 
 
-def _step(title: str) -> float:
-    click.secho(f"\n== {title}", bold=True)
-    return time.monotonic()
-
-
-def _done(started: float) -> None:
-    click.echo(f"   ({time.monotonic() - started:.1f} s)")
+@contextmanager
+def step(command: str) -> Iterator[None]:
+    click.secho(f"\n$ beauty {command}", bold=True)
+    started = time.monotonic()
+    yield
+    click.echo(f"  ({time.monotonic() - started:.1f} s)")
 
 
 @click.command("demo")
@@ -31,31 +32,95 @@ def _done(started: float) -> None:
 @click.option("--seed", default=7, show_default=True, type=click.IntRange(0))
 @click.option("--quick", is_flag=True, help="A small, fast run (used by the tests).")
 def demo_command(directory: str, count: int, seed: int, quick: bool) -> None:
-    """Run the main job in DIRECTORY: a fresh workspace, a sample gallery, registered."""
-    if quick:
-        count = min(count, 24)
-    root = Path(directory).resolve()
+    """Run the main job in DIRECTORY: a sample gallery, a crowd campaign, scores, a model."""
+    run_demo(Path(directory).resolve(), count=min(count, 40) if quick else count, seed=seed)
 
-    t = _step(f"beauty init {root}")
+
+def run_demo(root: Path, *, count: int, seed: int) -> None:
+    from mturk.batches import BatchSpec, list_hits, plan_batch
+    from mturk.gold_items import make_gold
+    from mturk.page import preview_hit
+    from mturk.rank import kendall_vs_truth, rank_workspace
+    from mturk.report import worker_report
+    from mturk.review import review
+    from mturk.simulate import simulate_crowd
+
     ws = Workspace.init(root)
-    click.echo(f"   workspace {ws.root}")
-    _done(t)
+    images = root / "gallery"
+    truth_csv = images / "truth.csv"
+    w = f"-w {root} "
 
-    images_dir = root / "gallery"
-    t = _step(f"beauty images sample {images_dir} --count {count} --seed {seed}")
-    truth = generate_sample(images_dir, count, seed)
-    click.echo(f"   {len(truth)} panoramas, hidden truth in {images_dir / 'truth.csv'}")
-    _done(t)
+    with step(f"init {root}"):
+        click.echo(f"  workspace {ws.root} (settings in beauty.toml, ledger beauty.db)")
 
-    t = _step(f"beauty images add {images_dir}")
-    report = gallery.add_images(ws, str(images_dir))
-    click.echo(
-        f"   {report.added} registered, {report.known} already known, "
-        f"{len(report.skipped)} skipped (truth.csv is not an image)"
-    )
-    _done(t)
+    with step(f"images sample {images} --count {count} --seed {seed}"):
+        truth = generate_sample(images, count, seed)
+        click.echo(f"  {len(truth)} panoramas; their hidden beauty is in {truth_csv}")
+
+    with step(f"{w}images add {images}"):
+        report = gallery.add_images(ws, str(images))
+        click.echo(f"  {report.added} registered ({len(report.skipped)} non-image file skipped)")
+
+    gold_count = max(4, count // 10)
+    with step(f"{w}gold make --count {gold_count}"):
+        made = make_gold(ws, gold_count, seed=seed)
+        click.echo(
+            f"  {made.variants} degraded variants -> {made.pair_items} pair and "
+            f"{made.fourup_items} 4-up gold items ({made.qualification} kept for a "
+            "qualification test)"
+        )
+
+    with step(f"{w}hits plan --design fourup --appearances 6 --market local"):
+        spec = BatchSpec.from_settings(
+            ws.settings, design="fourup", market="local", appearances=6, seed=seed
+        )
+        plan = plan_batch(ws, spec)
+        click.echo(
+            f"  batch {plan.batch_id}: {plan.hits} HITs, {plan.screens} screens "
+            f"({plan.gold_screens} gold), ~{plan.minutes_per_hit:.1f} min per HIT; "
+            f"on MTurk this would cost ${plan.mturk_cost:.2f} with fees"
+        )
+
+    first_hit = list_hits(ws.ledger, plan.batch_id)[0]["id"]
+    with step(f"{w}hits preview {first_hit}"):
+        page = preview_hit(ws, first_hit, ws.previews_dir / f"hit-{first_hit}")
+        click.echo(f"  open {page} in a browser")
+
+    with step(f"{w}crowd simulate --workers 30 --spammers 0.2 --truth {truth_csv}"):
+        sim = simulate_crowd(ws, 30, 0.2, truth_path=truth_csv, seed=seed)
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(sim.workers_by_kind.items()))
+        click.echo(
+            f"  {sim.submissions} HITs submitted over {sim.url} in {sim.seconds:.1f} s ({kinds})"
+        )
+
+    with step(f"{w}hits review"):
+        verdicts = review(ws)
+        flagged = sorted({v.worker_id for v in verdicts if v.flagged})
+        click.echo(f"  {len(verdicts)} assignments decided; flagged workers: {len(flagged)}")
+        for v in [v for v in verdicts if v.flagged][:8]:
+            click.echo(
+                f"    {v.worker_id}: {v.action}{' + exclude' if v.exclude else ''}: {v.reason}"
+            )
+
+    with step(f"{w}rank --truth {truth_csv}"):
+        fit, paths = rank_workspace(ws)
+        tau = kendall_vs_truth(ws, fit.table, truth_csv)
+        click.echo(
+            f"  {len(fit.table)} images from {fit.votes} votes; Kendall tau vs truth {tau:.3f}"
+        )
+        for row in fit.table.head(10).to_dict("records"):
+            name = Path(str(row["uri"])).name
+            click.echo(f"    #{row['rank']:<3} {name}  score {row['score']:+.2f} ± {row['se']:.2f}")
+        click.echo(f"  written {paths[0]}")
+
+    with step(f"{w}workers report"):
+        qa = worker_report(ws)
+        click.echo(f"  {len(qa.table)} workers; open {qa.html}")
 
     click.secho("\nDone.", bold=True)
-    click.echo(f"   workspace  {ws.root}")
-    click.echo(f"   gallery    {images_dir}")
-    click.echo(f"   try        beauty -w {ws.root} images list")
+    click.echo(f"  workspace   {ws.root}")
+    click.echo(f"  scores      {paths[0]}")
+    click.echo(f"  QA report   {qa.html}")
+    click.echo(
+        f"  label yourself: beauty {w}hits plan; beauty {w}label serve  (http://127.0.0.1:8765)"
+    )

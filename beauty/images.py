@@ -65,9 +65,11 @@ def generate_sample(directory: Path, count: int, seed: int) -> pd.DataFrame:
     from infra.sample import generate_gallery
 
     progress = bar(count, desc="generating")
-    truth = generate_gallery(
-        directory, count, seed, progress=lambda k: progress.update(k - progress.n)
-    )
+
+    def done(k: int) -> None:
+        progress.update(k - progress.n)
+
+    truth = generate_gallery(directory, count, seed, progress=done)
     progress.close()
     return truth
 

@@ -1,0 +1,123 @@
+"""The worker reliability report for QA: a CSV and one self-contained HTML page with plots.
+
+Per worker: HITs, gold seen, gold accuracy with its Wilson 95% interval, learned accuracy (the
+Crowd-BT discrimination), agreement with the consensus, median seconds per screen, position
+bias, 4-up selection rate, and the latest verdict with its reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from infra.workspace import Workspace
+from mturk.judgments import judgments_table
+from mturk.rank import fit_scores
+from ranking.workers import worker_stats
+
+
+@dataclass
+class WorkerReport:
+    table: pd.DataFrame
+    csv: Path
+    html: Path | None
+
+
+def worker_report(ws: Workspace, *, html: bool = True, out_dir: Path | None = None) -> WorkerReport:
+    """Compute the per-worker table and write ``reports/workers.csv`` (and ``workers.html``)."""
+    fit = fit_scores(ws)
+    scores = fit.table.set_index("image")["score"]
+    judgments = judgments_table(ws.ledger)
+    table = worker_stats(judgments, scores)
+    if fit.worker_accuracy is not None:
+        table["learned_accuracy"] = table["worker"].map(fit.worker_accuracy)
+    table = table.merge(_verdicts(ws), on="worker", how="left")
+    out = out_dir or ws.reports_dir
+    out.mkdir(parents=True, exist_ok=True)
+    csv = out / "workers.csv"
+    table.to_csv(csv, index=False)
+    page = None
+    if html:
+        page = out / "workers.html"
+        page.write_text(_render(table, fit.table, ws.settings.ranking.tiers), encoding="utf-8")
+    return WorkerReport(table=table, csv=csv, html=page)
+
+
+def _verdicts(ws: Workspace) -> pd.DataFrame:
+    """The latest decision about each worker or one of their assignments."""
+    rows = ws.ledger.query(
+        "SELECT w.id AS worker, w.excluded, "
+        "  (SELECT d.decision || ': ' || d.reason FROM decisions d "
+        "   WHERE (d.subject_kind = 'worker' AND d.subject_id = w.id) OR "
+        "         (d.subject_kind = 'assignment' AND d.subject_id IN "
+        "            (SELECT CAST(a.id AS TEXT) FROM assignments a WHERE a.worker_id = w.id)) "
+        "   ORDER BY d.id DESC LIMIT 1) AS verdict "
+        "FROM workers w"
+    )
+    return pd.DataFrame(
+        [(r["worker"], bool(r["excluded"]), r["verdict"] or "") for r in rows],
+        columns=["worker", "excluded", "verdict"],
+    )
+
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _plots(
+    workers: pd.DataFrame, scores: pd.DataFrame, tiers: list[float]
+) -> list[tuple[str, str]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plots = []
+    fig, ax = plt.subplots(figsize=(5, 4))
+    if "learned_accuracy" in workers:
+        ax.scatter(workers["gold_accuracy"], workers["learned_accuracy"], alpha=0.7)
+    ax.set_xlabel("gold accuracy")
+    ax.set_ylabel("learned accuracy (discrimination)")
+    ax.set_title("Gold vs learned accuracy")
+    plots.append(("Gold vs learned accuracy", _png(fig)))
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.scatter(workers["median_seconds"], workers["agreement"], alpha=0.7)
+    ax.set_xlabel("median seconds per screen")
+    ax.set_ylabel("agreement with consensus")
+    ax.set_title("Speed vs agreement")
+    plots.append(("Speed vs agreement", _png(fig)))
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.hist(scores["score"], bins=40, color="#678")
+    for q in tiers:
+        ax.axvline(scores["score"].quantile(q / 100), color="#c33", linestyle="--")
+        ax.annotate(f"p{q:g}", (scores["score"].quantile(q / 100), ax.get_ylim()[1] * 0.9))
+    ax.set_xlabel("beauty score (BT log-strength)")
+    ax.set_ylabel("images")
+    ax.set_title("Score distribution with tier lines")
+    plots.append(("Score distribution", _png(fig)))
+    return plots
+
+
+def _render(workers: pd.DataFrame, scores: pd.DataFrame, tiers: list[float]) -> str:
+    env = Environment(
+        loader=PackageLoader("mturk", "templates"), autoescape=select_autoescape(["html", "j2"])
+    )
+    ordered = workers.sort_values(["excluded", "gold_accuracy"], ascending=[False, True])
+    return env.get_template("workers.html.j2").render(
+        workers=ordered.to_dict("records"),
+        columns=list(ordered.columns),
+        plots=_plots(workers, scores, tiers),
+    )

@@ -24,7 +24,7 @@ from mturk.content import HitContent, ScreenContent, ScreenKind, hit_content
 from mturk.page import MAX_QUESTION_BYTES, measure_mturk_page
 from mturk.tokens import new_token
 from ranking.design import SCREEN_SIZE, gold_per_hit, pack_hits, plan_screens, screens_needed
-from ranking.planning import batch_cost
+from ranking.fees import batch_cost
 
 __all__ = [
     "BatchPlan",

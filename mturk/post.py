@@ -36,7 +36,7 @@ from mturk.links import ImageLinks
 from mturk.notifications import subscribe_hit_type
 from mturk.page import LIVE_SUBMIT_URL, SANDBOX_SUBMIT_URL, mturk_question_xml, render_hit_page
 from mturk.reconcile import find_hits, hit_annotation, hit_request_token, namespace, record_posted
-from ranking.planning import batch_cost
+from ranking.fees import batch_cost
 
 MINIMUM_WAGE = Decimal("7.25")  # US federal, dollars per hour
 CENT = Decimal("0.01")

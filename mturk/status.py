@@ -17,7 +17,7 @@ from infra.ledger import Ledger
 from infra.workspace import Workspace
 from mturk.hit_type import batch_masters
 from mturk.reconcile import iso
-from ranking.planning import bonus_fee, mturk_fee
+from ranking.fees import bonus_fee, mturk_fee
 
 NEAR = timedelta(days=1)
 

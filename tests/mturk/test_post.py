@@ -17,7 +17,7 @@ from infra.errors import BeautyError
 from mturk.hit_type import APPROVAL_RATE, APPROVED_HITS, LOCALE, MASTERS, post_gold_test
 from mturk.post import Confirm, PostPlan, PostReport, post_batches
 from mturk.qualification import QualificationTest
-from ranking.planning import batch_cost
+from ranking.fees import batch_cost
 from tests.mturk.fake_mturk import FakeMTurk
 from tests.mturk.mturk_campaign import BUCKET, Campaign, Crash, dummy_aws, make_campaign
 

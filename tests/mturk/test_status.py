@@ -19,7 +19,7 @@ from mturk.post import post_batches
 from mturk.review import Verdict
 from mturk.status import market_status
 from mturk.sync import sync
-from ranking.planning import bonus_fee, mturk_fee
+from ranking.fees import bonus_fee, mturk_fee
 from tests.mturk.fake_mturk import FakeMTurk
 from tests.mturk.mturk_campaign import Campaign, dummy_aws, make_campaign
 

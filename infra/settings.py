@@ -83,7 +83,7 @@ class LabelSettings(Section):
 
 class RankingSettings(Section):
     tiers: list[float] = [50.0, 95.0, 98.0]
-    prior: float = Field(0.01, gt=0, description="L2 penalty on log-strengths")
+    prior: float = Field(0.1, gt=0, description="L2 penalty on log-strengths (a weak prior)")
 
 
 class TrainingSettings(Section):

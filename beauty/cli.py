@@ -8,10 +8,20 @@ from typing import Any
 import click
 
 from beauty import __version__
+from beauty.crowd import crowd_group
 from beauty.demo import demo_command
+from beauty.gold import gold_group
+from beauty.hits import hits_group
 from beauty.images import images_group
+from beauty.infra_cmd import infra_group
 from beauty.init import init_command
+from beauty.label import label_group
+from beauty.plan import plan_command
+from beauty.rank import rank_command
+from beauty.report import report_command
 from beauty.votes import votes_group
+from beauty.weights import weights_group
+from beauty.workers import workers_group
 from infra.errors import BeautyError
 
 
@@ -41,8 +51,18 @@ def cli(workspace: str | None) -> None:
 
 cli.add_command(init_command)
 cli.add_command(images_group)
+cli.add_command(gold_group)
+cli.add_command(hits_group)
 cli.add_command(demo_command)
+cli.add_command(label_group)
+cli.add_command(crowd_group)
 cli.add_command(votes_group)
+cli.add_command(rank_command)
+cli.add_command(plan_command)
+workers_group.add_command(report_command)
+cli.add_command(workers_group)
+cli.add_command(infra_group)
+cli.add_command(weights_group)
 
 
 def main() -> None:

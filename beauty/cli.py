@@ -19,6 +19,7 @@ from beauty.label import label_group
 from beauty.plan import plan_command
 from beauty.rank import rank_command
 from beauty.report import report_command
+from beauty.train import evaluate_command, train_command
 from beauty.votes import votes_group
 from beauty.weights import weights_group
 from beauty.workers import workers_group
@@ -63,6 +64,8 @@ workers_group.add_command(report_command)
 cli.add_command(workers_group)
 cli.add_command(infra_group)
 cli.add_command(weights_group)
+cli.add_command(train_command)
+cli.add_command(evaluate_command)
 
 
 def main() -> None:

@@ -52,7 +52,7 @@ def test_a_bad_value_names_its_key_in_one_line(
 def test_broken_toml_is_one_line_naming_the_file(tmp_path: Path) -> None:
     path = tmp_path / "beauty.toml"
     path.write_text("[mturk\n")
-    with pytest.raises(ConfigError, match="beauty.toml"):
+    with pytest.raises(ConfigError, match=r"beauty\.toml"):
         load_settings(path, environ={})
 
 

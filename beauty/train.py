@@ -1,0 +1,146 @@
+"""`beauty train` and `beauty evaluate`: fit a beauty model on crowd scores, and measure it."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from beauty.common import emit, json_option, workspace
+from infra.errors import BeautyError
+
+METRIC_COLUMNS = ["metric", "value", "low", "high"]
+
+
+def _quiet_tensorflow() -> None:
+    # TensorFlow's C++ start-up chatter would bury the progress lines.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _metric_rows(metrics: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    return [
+        {"metric": name, **{k: None if math.isnan(v) else round(v, 4) for k, v in m.items()}}
+        for name, m in metrics.items()
+    ]
+
+
+@click.command("train")
+@click.option(
+    "--scores",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Scores table, parquet or CSV [default: tables/scores.parquet].",
+)
+@click.option("--name", help="Run name [default: train-DATE-TIME]; an unfinished run resumes.")
+@click.option("--backbone", help="xception or mobilenetv2 [default: settings, xception].")
+@click.option("--weights", help="imagenet, none, or a weights file path [default: settings].")
+@click.option("--input-size", help="HEIGHTxWIDTH, both >= the backbone's minimum [150x1152].")
+@click.option(
+    "--epochs", type=click.IntRange(0), help="Fine-tuning epochs, phase 2 [settings: 20]."
+)
+@click.option("--head-epochs", type=click.IntRange(0), help="Head epochs, phase 1 [20].")
+@click.option("--batch-size", type=click.IntRange(1), help="Images per step, all replicas.")
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), help="Phase 2 [1e-4].")
+@click.option(
+    "--head-learning-rate", type=click.FloatRange(0, min_open=True), help="Phase 1 [1e-3]."
+)
+@click.option(
+    "--optimizer",
+    type=click.Choice(["sgd", "rmsprop"]),
+    help="[sgd: momentum 0.9]; both clip at 0.5.",
+)
+@click.option("--top-blocks", type=click.IntRange(0), help="Blocks fine-tuned in phase 2 [4].")
+@click.option(
+    "--classify-tier",
+    type=click.IntRange(1),
+    help="Train the 2-class classifier instead: positive = tier >= this (2: top 5%).",
+)
+@click.option("--weight-by-se/--no-weight-by-se", default=None, help="Weight by score SEs.")
+@click.option("--cache/--no-cache", default=None, help="Cache the frozen trunk [cache].")
+@click.option(
+    "--cache-dtype", type=click.Choice(["float16", "float32"]), help="Cache precision [float16]."
+)
+@click.option("--augment/--no-augment", default=None, help="Flips (+ crops without cache).")
+@click.option("--patience", type=click.IntRange(1), help="Early-stopping patience [3].")
+@click.option("--seed", type=int, help="Split, shuffle and dropout seed [0].")
+@click.option(
+    "--strategy",
+    type=click.Choice(["default", "mirrored", "multiworker"]),
+    help="tf.distribute: mirrored = all local GPUs; multiworker reads TF_CONFIG.",
+)
+@click.option("--bootstrap", type=click.IntRange(0), help="Resamples for intervals [1000].")
+@json_option
+def train_command(scores: Path | None, name: str | None, as_json: bool, **options: Any) -> None:
+    """Train a beauty model on crowd scores; writes runs/NAME (model, card, report).
+
+    Phase 1 fits the head on pooled features of the frozen base; phase 2 fine-tunes the top
+    blocks on the frozen trunk's cached output. Both stop early on validation loss and resume
+    when interrupted (run the same command again).
+    """
+    _quiet_tensorflow()
+    from training.run import train
+
+    def progress(line: str) -> None:
+        click.echo(line, err=as_json)
+
+    result = train(workspace(), scores, name, progress=progress, **options)
+    if as_json:
+        row = {
+            "name": result.name,
+            "run_dir": str(result.run_dir),
+            "model": str(result.model_path),
+            "card": str(result.card_path),
+            "report": str(result.report_path),
+            "images": result.card.training_data.images,
+            "skipped": len(result.skipped),
+            "metrics": {r["metric"]: r for r in _metric_rows(result.metrics)},
+        }
+        click.echo(json.dumps([row], indent=1))
+        return
+    click.echo(f"run {result.name}: {result.run_dir}")
+    emit(_metric_rows(result.metrics), False, METRIC_COLUMNS)
+    click.echo(f"report: {result.report_path}")
+
+
+@click.command("evaluate")
+@click.argument("run")
+@click.option(
+    "--truth",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV with columns image (id, URI or file name) and beauty [default: held-out scores].",
+)
+@click.option("--truth-column", default="beauty", show_default=True, help="Column of --truth.")
+@click.option("--bootstrap", type=click.IntRange(0), help="Resamples for the 95% intervals.")
+@json_option
+def evaluate_command(
+    run: str, truth: Path | None, truth_column: str, bootstrap: int | None, as_json: bool
+) -> None:
+    """Measure run RUN (runs/NAME or NAME) on its held-out images: rank agreement, gallery
+    reduction, F2, recall/precision/nDCG at the top 5% and 10%, with bootstrap intervals."""
+    _quiet_tensorflow()
+    from training.evaluate import evaluate
+
+    folder = Path(run)
+    if not folder.is_dir():
+        candidate = workspace().runs_dir / run
+        if not candidate.is_dir():
+            raise BeautyError(f"no run {run}: pass runs/NAME or the name of a run")
+        folder = candidate
+
+    def progress(line: str) -> None:
+        click.echo(line, err=as_json)
+
+    result = evaluate(
+        folder, truth, truth_column=truth_column, bootstrap=bootstrap, progress=progress
+    )
+    rows = _metric_rows(result.metrics)
+    if as_json:
+        emit(rows, True, METRIC_COLUMNS)
+        return
+    unmatched = f", {result.unmatched} not in the truth file" if result.unmatched else ""
+    click.echo(f"{result.images} held-out images against {result.reference}{unmatched}")
+    emit(rows, False, METRIC_COLUMNS)
+    click.echo(f"report: {result.report_path}")

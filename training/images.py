@@ -1,0 +1,110 @@
+"""Images into tensors: parallel read and decode, resize, optional augmentation.
+
+Decoding goes through Pillow (EXIF orientation applied, alpha on white, as everywhere in the
+project) inside a parallel ``tf.data`` map; a file that cannot be read or decoded becomes a
+reported skip and leaves the stream, instead of an error deep inside TensorFlow.
+Augmentation never changes what makes a photo beautiful: horizontal flips and small crops,
+no colour or exposure change.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image, UnidentifiedImageError
+
+from infra.images import load_rgb
+
+Reader = Callable[[str], bytes]
+CROP_MARGIN = 0.08  # crops keep at least ~93% of each side
+
+
+@dataclass(frozen=True)
+class Skip:
+    """An image left out, and why."""
+
+    uri: str
+    reason: str
+
+
+class ImageLoader:
+    """Reads and decodes the images of a list of URIs, by row number; failures become skips."""
+
+    def __init__(self, uris: Sequence[str], read: Reader) -> None:
+        self.uris = list(uris)
+        self.read = read
+        self.skips: dict[int, Skip] = {}
+
+    def load(self, row: int) -> np.ndarray:
+        """RGB ``uint8`` pixels of one image, or an empty array when it cannot be used."""
+        uri = self.uris[int(row)]
+        try:
+            return np.asarray(load_rgb(self.read(uri)), dtype=np.uint8)
+        except Exception as exc:  # one bad file must not stop a run: it is reported instead
+            self.skips[int(row)] = Skip(uri, _reason(exc))
+            return np.zeros((0, 0, 3), dtype=np.uint8)
+
+    def decode(
+        self,
+        rows: tf.data.Dataset,
+        size: tuple[int, int],
+        *,
+        augment: bool = False,
+        seed: int = 0,
+    ) -> tf.data.Dataset:
+        """``rows`` (int64 scalars) -> ``(row, pixels)``, pixels float32 RGB in [0, 255].
+
+        Unusable images are dropped from the stream and listed in :attr:`skips`.
+        """
+
+        def load(row: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            pixels = tf.numpy_function(self.load, [row], tf.uint8)
+            pixels.set_shape([None, None, 3])
+            return row, pixels
+
+        def usable(row: tf.Tensor, pixels: tf.Tensor) -> tf.Tensor:
+            return tf.size(pixels) > 0
+
+        generator = tf.random.Generator.from_seed(seed) if augment else None
+
+        def shape(row: tf.Tensor, pixels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            if generator is None:
+                return row, resize(pixels, size)
+            return row, augmented(pixels, size, generator.make_seeds(2))
+
+        return (
+            rows.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .filter(usable)
+            .map(shape, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        )
+
+
+def resize(pixels: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """To ``size`` (height, width), antialiased; float32 in [0, 255]."""
+    out = tf.image.resize(tf.cast(pixels, tf.float32), size, antialias=True)
+    return tf.clip_by_value(out, 0.0, 255.0)
+
+
+def augmented(pixels: tf.Tensor, size: tuple[int, int], seeds: tf.Tensor) -> tf.Tensor:
+    """A random small crop and a random horizontal flip, at ``size``."""
+    height, width = size
+    larger = (math.ceil(height * (1 + CROP_MARGIN)), math.ceil(width * (1 + CROP_MARGIN)))
+    out = tf.image.stateless_random_crop(resize(pixels, larger), (height, width, 3), seeds[:, 0])
+    return tf.image.stateless_random_flip_left_right(out, seeds[:, 1])
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image (unrecognised content)"
+    if isinstance(exc, FileNotFoundError):
+        return "file not found"
+    if isinstance(exc, Image.DecompressionBombError):
+        return "too many pixels (decompression bomb)"
+    first = (str(exc).strip().splitlines() or [""])[0][:160]
+    if isinstance(exc, OSError | SyntaxError | ValueError):
+        return f"corrupt or truncated ({first or type(exc).__name__})"
+    return f"{type(exc).__name__}: {first}"

@@ -33,10 +33,12 @@ def step(command: str) -> Iterator[None]:
 @click.option("--quick", is_flag=True, help="A small, fast run (used by the tests).")
 def demo_command(directory: str, count: int, seed: int, quick: bool) -> None:
     """Run the main job in DIRECTORY: a sample gallery, a crowd campaign, scores, a model."""
-    run_demo(Path(directory).resolve(), count=min(count, 40) if quick else count, seed=seed)
+    run_demo(
+        Path(directory).resolve(), count=min(count, 40) if quick else count, seed=seed, quick=quick
+    )
 
 
-def run_demo(root: Path, *, count: int, seed: int) -> None:
+def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
     from mturk.batches import BatchSpec, list_hits, plan_batch
     from mturk.gold_items import make_gold
     from mturk.page import preview_hit
@@ -44,6 +46,9 @@ def run_demo(root: Path, *, count: int, seed: int) -> None:
     from mturk.report import worker_report
     from mturk.review import review
     from mturk.simulate import simulate_crowd
+    from training.evaluate import evaluate
+    from training.run import train
+    from training.weights import cached_weights
 
     ws = Workspace.init(root)
     images = root / "gallery"
@@ -117,10 +122,47 @@ def run_demo(root: Path, *, count: int, seed: int) -> None:
         qa = worker_report(ws)
         click.echo(f"  {len(qa.table)} workers; open {qa.html}")
 
+    # Real ImageNet features where `beauty weights fetch` (run by `make demo`) has cached them.
+    weights = "imagenet" if cached_weights() else "none"
+    size, epochs, head_epochs = ("71x284", 1, 3) if quick else ("96x736", 4, 30)
+    with step(
+        f"{w}train --backbone mobilenetv2 --weights {weights} --input-size {size} "
+        f"--epochs {epochs} --name demo"
+    ):
+        if weights == "none":
+            click.echo("  no pretrained weights cached (run `beauty weights fetch`): random init")
+        run = train(
+            ws,
+            name="demo",
+            backbone="mobilenetv2",
+            weights=weights,
+            input_size=size,
+            epochs=epochs,
+            head_epochs=head_epochs,
+            bootstrap=200,
+            progress=lambda line: click.echo(f"  {line}"),
+        )
+
+    with step(f"{w}evaluate runs/demo --truth {truth_csv}"):
+        ev = evaluate(run.run_dir, truth=truth_csv, progress=lambda line: None)
+        m = ev.metrics
+        click.echo(
+            f"  {ev.images} held-out photos vs the hidden truth: Kendall tau "
+            f"{m['kendall']['value']:.2f}, Spearman {m['spearman']['value']:.2f}"
+        )
+        click.echo(
+            f"  a photographer keeping every one of the top 5% skips "
+            f"{m['reduction_100']['value']:.0%} of the gallery "
+            f"(95% CI {m['reduction_100']['low']:.0%}-{m['reduction_100']['high']:.0%}); "
+            f"keeping 95% of them, {m['reduction_95']['value']:.0%}"
+        )
+        click.echo(f"  report {ev.report_path}")
+
     click.secho("\nDone.", bold=True)
     click.echo(f"  workspace   {ws.root}")
     click.echo(f"  scores      {paths[0]}")
     click.echo(f"  QA report   {qa.html}")
+    click.echo(f"  model       {run.run_dir}  (evaluation: {ev.report_path})")
     click.echo(
         f"  label yourself: beauty {w}hits plan; beauty {w}label serve  (http://127.0.0.1:8765)"
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +13,6 @@ from beauty.common import emit, json_option, workspace
 from infra.errors import BeautyError
 
 METRIC_COLUMNS = ["metric", "value", "low", "high"]
-
-
-def _quiet_tensorflow() -> None:
-    # TensorFlow's C++ start-up chatter would bury the progress lines.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def _metric_rows(metrics: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
@@ -80,7 +74,6 @@ def train_command(scores: Path | None, name: str | None, as_json: bool, **option
     blocks on the frozen trunk's cached output. Both stop early on validation loss and resume
     when interrupted (run the same command again).
     """
-    _quiet_tensorflow()
     from training.run import train
 
     def progress(line: str) -> None:
@@ -120,7 +113,6 @@ def evaluate_command(
 ) -> None:
     """Measure run RUN (runs/NAME or NAME) on its held-out images: rank agreement, gallery
     reduction, F2, recall/precision/nDCG at the top 5% and 10%, with bootstrap intervals."""
-    _quiet_tensorflow()
     from training.evaluate import evaluate
 
     folder = Path(run)

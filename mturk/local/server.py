@@ -7,6 +7,7 @@ same on every platform. Each of its threads gets its own ledger connection.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,10 @@ from mturk.local.app import create_app
 from mturk.local.market import Clock
 
 THREADS = 8
+
+# A queue of a few requests is normal when a simulated crowd bursts in; waitress warns of every
+# one, which would bury the progress bar.
+logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
 def is_loopback(host: str) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from beauty import __version__
+from beauty import score as scoring
 from beauty.crowd import crowd_group
 from beauty.demo import demo_command
 from beauty.gold import gold_group
@@ -67,8 +68,14 @@ cli.add_command(infra_group)
 cli.add_command(weights_group)
 cli.add_command(train_command)
 cli.add_command(evaluate_command)
+cli.add_command(scoring.score_command)
+cli.add_command(scoring.curate_command)
+cli.add_command(scoring.similar_command)
+cli.add_command(scoring.personalize_command)
+cli.add_command(scoring.export_command)
 
 
 def main() -> None:
+    # TensorFlow's C++ start-up chatter would bury the progress lines of training and scoring.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     cli(prog_name="beauty", args=sys.argv[1:])

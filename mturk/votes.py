@@ -148,3 +148,17 @@ def _pseudonym_key(ws: Workspace) -> bytes:
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     return bytes.fromhex(path.read_text().strip())
+
+
+def labeler_votes(ledger: Ledger, labeler: str) -> pd.DataFrame:
+    """Every comparison ``labeler`` made: ``left, right, label`` (ties have an empty label)."""
+    judged = judgments_table(ledger)
+    mine = judged[judged["worker"] == labeler]
+    if mine.empty:
+        known = sorted(set(judged["worker"]))
+        names = ", ".join(known[:10]) if known else "none yet"
+        raise BeautyError(
+            f"labeler {labeler!r} has no comparisons in this workspace (labelers: {names}); "
+            "label some with `beauty label serve`"
+        )
+    return votes_from_judgments(mine)[["left", "right", "label"]]

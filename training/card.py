@@ -19,7 +19,8 @@ CARD_NAME = "model_card.json"
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Metrics can be NaN (no bootstrap, a constant prediction): keep them readable both ways.
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
 
 
 class InputSpec(Section):

@@ -1,0 +1,413 @@
+"""``curate``: the best of a scored gallery as an album, a contact sheet and star ratings.
+
+The album holds copies (or symbolic links) of the chosen photos named by rank
+(``0001_<original name>``) and ``album.csv``; the contact sheet is ``contact-sheet.html`` (its
+thumbnails in ``contact-sheet/``) and ``contact-sheet.png``. With XMP sidecars, each photo gets
+``<file name>.xmp`` (the name darktable and digiKam look for) holding ``xmp:Rating``: the
+gallery tier 0..3 as 1..4 stars.
+
+The cut is either the top share or count of the gallery, or the score line that kept a given
+recall of the true top 5% on the run's held-out images (its evaluation): a first-pass filter
+whose skipped share of this gallery is then reported.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+import os
+import re
+import shutil
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw, ImageFont
+
+from infra.errors import BeautyError
+from infra.images import load_rgb
+from infra.progress import bar
+from infra.settings import Settings
+from infra.sources import is_s3, local_path, read_bytes, read_many
+from infra.workspace import Workspace
+from training.card import read_card
+from training.data import Reader, reader_for
+from training.metrics import top_count, top_mask
+from training.scoring import (
+    default_table,
+    derived_ids,
+    output_to_score,
+    read_scores,
+    score_gallery,
+)
+
+Progress = Callable[[str], None]
+MANIFEST = "album.csv"
+SHEET = "contact-sheet"
+TOP_SHARE = 0.05  # the evaluation's "top": its reduction curve keeps recall of the true top 5%
+ROUNDING = 1e-5  # relative slack of a score line
+THUMB_BOX = (480, 320)
+SHEET_WIDTH = 1600  # pixels of the PNG sheet; it shows the first PNG_LIMIT photos
+PNG_LIMIT = 60
+XMP_NS = {
+    "x": "adobe:ns:meta/",
+    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+    "xmp": "http://ns.adobe.com/xap/1.0/",
+}
+for _prefix, _uri in XMP_NS.items():
+    ET.register_namespace(_prefix, _uri)
+
+
+def stars(tier: int) -> int:
+    """Star rating for a tier: 0 (below the median) -> 1 star ... 3 (top 2%) -> 4 stars."""
+    return int(tier) + 1
+
+
+def parse_top(text: str) -> float | int:
+    """``"5%"`` or ``"0.05"`` -> a share (float); ``"120"`` -> a count (int).
+
+    Raises
+    ------
+    BeautyError
+        When the text is neither, or out of range.
+    """
+    value = text.strip()
+    try:
+        if value.endswith("%"):
+            share = float(value[:-1]) / 100
+        elif re.fullmatch(r"\d+", value):
+            count = int(value)
+            if count < 1:
+                raise ValueError
+            return count
+        else:
+            share = float(value)
+    except ValueError:
+        share = math.nan
+    if not 0 < share <= 1:
+        raise BeautyError(f"--top {text}: give a share like 5% (or 0.05) or a count like 100")
+    return share
+
+
+@dataclass
+class RecallCut:
+    """The score line that kept ``recall`` of the true top 5% of the held-out images."""
+
+    recall: float
+    line: float
+    heldout_images: int
+    heldout_kept: int
+
+    @property
+    def heldout_reduction(self) -> float:
+        return 1 - self.heldout_kept / self.heldout_images
+
+
+def recall_cut(run_dir: str | Path, recall: float, *, progress: Progress = print) -> RecallCut:
+    """The cut for ``recall`` from the run's evaluation (``evaluation/predictions.csv``).
+
+    Evaluates the run first when it has no evaluation.
+
+    Raises
+    ------
+    BeautyError
+        When ``recall`` is not in (0, 1].
+    """
+    if not 0 < recall <= 1:
+        raise BeautyError(f"--keep-recall {recall}: give a share of the top in (0, 1], e.g. 0.95")
+    folder = Path(run_dir)
+    path = folder / "evaluation" / "predictions.csv"
+    if not path.is_file():
+        from training.evaluate import evaluate
+
+        progress(f"{folder.name} has no evaluation yet: evaluating it on its held-out images")
+        evaluate(folder, progress=progress)
+    frame = pd.read_csv(path)
+    truth, pred = frame["score"].to_numpy(float), frame["prediction"].to_numpy(float)
+    positive = top_mask(truth, TOP_SHARE)
+    need = math.ceil(recall * positive.sum() - 1e-9)
+    line = float(np.sort(pred[positive])[::-1][need - 1])
+    score_line = float(output_to_score(read_card(folder), np.array([line]))[0])
+    # A photo on the line itself must stay in when scored again in another batch, where the
+    # float32 arithmetic rounds differently.
+    score_line -= ROUNDING * (1 + abs(score_line))
+    return RecallCut(recall, score_line, len(frame), int((pred >= line).sum()))
+
+
+@dataclass
+class Album:
+    """A curated album and what it holds."""
+
+    folder: Path
+    photos: pd.DataFrame  # rank, file, image, uri, score, percentile, tier, stars
+    gallery_images: int
+    rule: str
+    cut: RecallCut | None
+    sheet_html: Path
+    sheet_png: Path
+    xmp_written: int = 0
+    xmp_kept: list[Path] = field(default_factory=list)  # sidecars already there, left alone
+
+    @property
+    def skipped_share(self) -> float:
+        """Share of the gallery the album leaves out."""
+        return 1 - len(self.photos) / self.gallery_images
+
+
+def curate(
+    run_dir: str | Path,
+    out: str | Path,
+    *,
+    top: float | int | None = None,
+    keep_recall: float | None = None,
+    gallery: str | None = None,
+    scores: str | Path | None = None,
+    workspace: Workspace | None = None,
+    link: bool = False,
+    xmp: bool = False,
+    xmp_beside_originals: bool = False,
+    batch_size: int = 16,
+    progress: Progress = print,
+) -> Album:
+    """Pick the best of a scored gallery into ``out``: album, contact sheet, XMP sidecars.
+
+    Parameters
+    ----------
+    run_dir : path
+        The run whose scores to use.
+    out : path
+        The album folder: new, empty, or an earlier album (which is replaced).
+    top : float or int
+        A share of the gallery (0.05: the best 5%) or a count of photos; or else
+    keep_recall : float
+        Keep the photos above the line that kept this recall of the top 5% on held-out images.
+    gallery, scores : optional
+        The gallery (as for ``score_gallery``), or its scores table directly. Without a
+        finished table for the gallery, it is scored first.
+    link : bool
+        Symbolic links to the originals instead of copies (local galleries only).
+    xmp, xmp_beside_originals : bool
+        Write star-rating sidecars beside the album's files, or beside the originals (never
+        replacing a sidecar already there).
+    """
+    if (top is None) == (keep_recall is None):
+        raise BeautyError("choose the cut: --top (e.g. 5%) or --keep-recall (e.g. 0.95)")
+    frame = _gallery_scores(run_dir, gallery, scores, workspace, batch_size, progress)
+    frame = frame[~frame["image"].isin(derived_ids(workspace))].sort_values("rank")
+    cut = None
+    if keep_recall is not None:
+        cut = recall_cut(run_dir, keep_recall, progress=progress)
+        chosen = frame[frame["score"] >= cut.line]
+        rule = f"score >= {cut.line:.4g}: kept {keep_recall:.0%} of the held-out top 5%"
+    elif isinstance(top, int):
+        chosen, rule = frame.head(top), f"best {top}"
+    else:
+        chosen = frame.head(top_count(len(frame), float(top or 0)))
+        rule = f"best {float(top or 0) * 100:g}%"
+    folder = Path(out)
+    s3 = (workspace.settings if workspace else Settings()).s3
+    read = reader_for(chosen["uri"].tolist(), s3.region, s3.endpoint_url)
+    photos = _album(chosen, folder, link, read)
+    html_path, png_path = contact_sheet(
+        photos["uri"].tolist(),
+        photos["file"].tolist(),
+        [
+            f"score {r.score:.3f} · percentile {r.percentile:.1f} · {r.stars} stars"
+            for r in photos.itertuples()
+        ],
+        folder,
+        f"Album: {rule}",
+        read,
+    )
+    album = Album(folder, photos, len(frame), rule, cut, html_path, png_path)
+    if xmp or xmp_beside_originals:
+        _sidecars(album, beside_originals=xmp_beside_originals)
+    return album
+
+
+def _gallery_scores(
+    run_dir: str | Path,
+    gallery: str | None,
+    scores: str | Path | None,
+    workspace: Workspace | None,
+    batch_size: int,
+    progress: Progress,
+) -> pd.DataFrame:
+    if scores is not None:
+        return read_scores(scores)[0]
+    table = default_table(run_dir, gallery)
+    try:
+        return read_scores(table)[0]
+    except BeautyError:
+        progress(f"no finished scores for this gallery yet: scoring it into {table}")
+    result = score_gallery(
+        run_dir, gallery, workspace=workspace, batch_size=batch_size, progress=progress
+    )
+    return result.table
+
+
+def _album(chosen: pd.DataFrame, folder: Path, link: bool, read: Reader) -> pd.DataFrame:
+    """Copy or link the chosen photos into ``folder`` by rank; replaces an earlier album."""
+    uris = chosen["uri"].tolist()
+    if link and any(is_s3(u) for u in uris):
+        raise BeautyError("--link needs local originals; the album of an S3 gallery is copies")
+    missing = [u for u in uris if not is_s3(u) and not local_path(u).is_file()]
+    if missing:
+        raise BeautyError(f"{missing[0]} is gone since it was scored; run `beauty score` again")
+    _clear_album(folder)
+    digits = max(4, len(str(len(uris))))
+    photos = chosen[["image", "uri", "score", "percentile", "tier"]].reset_index(drop=True)
+    photos.insert(0, "rank", np.arange(1, len(photos) + 1))
+    photos.insert(1, "file", [f"{i:0{digits}d}_{_name(u)}" for i, u in enumerate(uris, 1)])
+    photos["stars"] = [stars(t) for t in photos["tier"]]
+    meter = bar(len(photos), desc="album")
+    for uri, name in zip(uris, photos["file"], strict=True):
+        target = folder / name
+        if link:
+            os.symlink(local_path(uri).resolve(), target)
+        elif is_s3(uri):
+            target.write_bytes(read(uri))
+        else:
+            shutil.copy2(local_path(uri), target)
+        meter.update(1)
+    meter.close()
+    photos.to_csv(folder / MANIFEST, index=False)
+    return photos
+
+
+def _clear_album(folder: Path) -> None:
+    """Make ``folder`` ready for an album: new, empty, or holding an earlier album."""
+    manifest = folder / MANIFEST
+    if folder.exists() and any(folder.iterdir()) and not manifest.is_file():
+        raise BeautyError(
+            f"{folder} is not empty and holds no album ({MANIFEST}); choose a new or empty folder"
+        )
+    if manifest.is_file():
+        for name in pd.read_csv(manifest)["file"].astype(str):
+            for path in (folder / name, folder / f"{name}.xmp"):
+                path.unlink(missing_ok=True)
+        manifest.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def _name(uri: str) -> str:
+    return uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+def contact_sheet(
+    uris: Sequence[str],
+    titles: Sequence[str],
+    notes: Sequence[str],
+    folder: Path,
+    heading: str,
+    read: Reader = read_bytes,
+) -> tuple[Path, Path]:
+    """``contact-sheet.html`` (all photos, thumbnails in ``contact-sheet/``) and
+    ``contact-sheet.png`` (the first :data:`PNG_LIMIT`) in ``folder``, in the order given."""
+    thumbs_dir = folder / SHEET
+    shutil.rmtree(thumbs_dir, ignore_errors=True)
+    thumbs_dir.mkdir(parents=True)
+    thumbs: list[Image.Image | None] = []
+    cells = []
+    meter = bar(len(uris), desc="thumbnails")
+    results = read_many(partial(_thumbnail_jpeg, read=read), uris, workers=4)
+    for i, ((_, data), title, note) in enumerate(zip(results, titles, notes, strict=True), 1):
+        if isinstance(data, Exception):
+            thumbs.append(None)
+            image = "<div class=missing>unreadable</div>"
+        else:
+            (thumbs_dir / f"{i:05d}.jpg").write_bytes(data)
+            thumbs.append(Image.open(io.BytesIO(data)) if i <= PNG_LIMIT else None)
+            image = f'<img loading="lazy" src="{SHEET}/{i:05d}.jpg" alt="">'
+        cells.append(
+            f"<figure>{image}<figcaption><b>{html.escape(title)}</b><br>"
+            f"{html.escape(note)}</figcaption></figure>"
+        )
+        meter.update(1)
+    meter.close()
+    page = (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(heading)}</title><style>"
+        "body{font-family:sans-serif;margin:1.5em;color:#222;background:#fafafa}"
+        "main{display:flex;flex-wrap:wrap;gap:14px}figure{margin:0;max-width:480px}"
+        "img{max-width:480px;max-height:320px;display:block}"
+        "figcaption{font-size:13px;padding-top:4px}.missing{width:240px;height:80px;"
+        "background:#ddd;display:flex;align-items:center;justify-content:center}"
+        f"</style></head><body><h1>{html.escape(heading)}</h1>"
+        f"<p>{len(cells)} photo(s), best first.</p><main>\n"
+        + "\n".join(cells)
+        + "\n</main></body></html>\n"
+    )
+    html_path = folder / f"{SHEET}.html"
+    html_path.write_text(page, encoding="utf-8")
+    png_path = folder / f"{SHEET}.png"
+    _sheet_png(thumbs[:PNG_LIMIT], titles[:PNG_LIMIT], notes[:PNG_LIMIT]).save(png_path)
+    return html_path, png_path
+
+
+def _thumbnail_jpeg(uri: str, read: Reader) -> bytes:
+    image = load_rgb(read(uri))
+    image.thumbnail(THUMB_BOX)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def _sheet_png(
+    thumbs: Sequence[Image.Image | None], titles: Sequence[str], notes: Sequence[str]
+) -> Image.Image:
+    """A grid of thumbnails with two caption lines each, on white."""
+    font = ImageFont.load_default(size=14)
+    sizes = [t.size for t in thumbs if t is not None] or [(240, 80)]
+    cell_w = max(w for w, _ in sizes)
+    cell_h = max(h for _, h in sizes) + 40
+    columns = max(1, min(len(thumbs), SHEET_WIDTH // (cell_w + 10)))
+    rows = max(1, math.ceil(len(thumbs) / columns))
+    sheet = Image.new("RGB", (columns * (cell_w + 10) + 10, rows * (cell_h + 10) + 10), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (thumb, title, note) in enumerate(zip(thumbs, titles, notes, strict=True)):
+        x = 10 + (i % columns) * (cell_w + 10)
+        y = 10 + (i // columns) * (cell_h + 10)
+        if thumb is None:
+            draw.rectangle((x, y, x + cell_w, y + cell_h - 40), fill="#dddddd")
+        else:
+            sheet.paste(thumb.convert("RGB"), (x, y))
+        draw.text((x, y + cell_h - 38), title, fill="black", font=font)
+        draw.text((x, y + cell_h - 20), note, fill="#444444", font=font)
+    return sheet
+
+
+def xmp_packet(rating: int) -> bytes:
+    """An XMP sidecar holding ``xmp:Rating``."""
+    meta = ET.Element(f"{{{XMP_NS['x']}}}xmpmeta")
+    rdf = ET.SubElement(meta, f"{{{XMP_NS['rdf']}}}RDF")
+    ET.SubElement(
+        rdf,
+        f"{{{XMP_NS['rdf']}}}Description",
+        {f"{{{XMP_NS['rdf']}}}about": "", f"{{{XMP_NS['xmp']}}}Rating": str(int(rating))},
+    )
+    ET.indent(meta, space=" ")
+    body = ET.tostring(meta, encoding="unicode")
+    return (
+        f'<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n{body}\n<?xpacket end="w"?>\n'
+    ).encode()
+
+
+def _sidecars(album: Album, *, beside_originals: bool) -> None:
+    """Write the album's sidecars; beside originals, never over one that is already there."""
+    if beside_originals and any(is_s3(u) for u in album.photos["uri"]):
+        raise BeautyError("sidecars beside the originals need a local gallery; use --xmp")
+    photos = album.photos
+    for uri, file, rating in zip(photos["uri"], photos["file"], photos["stars"], strict=True):
+        image = local_path(str(uri)) if beside_originals else album.folder / str(file)
+        sidecar = image.with_name(image.name + ".xmp")
+        if beside_originals and sidecar.exists():
+            album.xmp_kept.append(sidecar)
+            continue
+        sidecar.write_bytes(xmp_packet(int(rating)))
+        album.xmp_written += 1

@@ -18,6 +18,10 @@ from infra import gallery
 from infra.workspace import Workspace
 
 
+def quiet(line: str) -> None:
+    """Progress sink for steps that print their own summary."""
+
+
 @contextmanager
 def step(command: str) -> Iterator[None]:
     click.secho(f"\n$ beauty {command}", bold=True)
@@ -46,8 +50,11 @@ def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
     from mturk.report import worker_report
     from mturk.review import review
     from mturk.simulate import simulate_crowd
+    from training.curate import curate
     from training.evaluate import evaluate
     from training.run import train
+    from training.scoring import score_gallery
+    from training.similar import similar
     from training.weights import cached_weights
 
     ws = Workspace.init(root)
@@ -144,7 +151,7 @@ def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
         )
 
     with step(f"{w}evaluate runs/demo --truth {truth_csv}"):
-        ev = evaluate(run.run_dir, truth=truth_csv, progress=lambda line: None)
+        ev = evaluate(run.run_dir, truth=truth_csv, progress=quiet)
         m = ev.metrics
         click.echo(
             f"  {ev.images} held-out photos vs the hidden truth: Kendall tau "
@@ -158,11 +165,34 @@ def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
         )
         click.echo(f"  report {ev.report_path}")
 
+    with step(f"{w}score --model demo"):
+        scored = score_gallery(run.run_dir, workspace=ws, progress=quiet)
+        click.echo(
+            f"  {len(scored.table)} photos scored at {scored.images_per_second:.0f} img/s "
+            f"-> {scored.files.table}"
+        )
+
+    album_dir = root / "album"
+    with step(f"{w}curate --model demo --top 5% --out {album_dir} --xmp"):
+        album = curate(run.run_dir, album_dir, top=0.05, workspace=ws, xmp=True, progress=quiet)
+        click.echo(
+            f"  {len(album.photos)} of {album.gallery_images} photos in the album, "
+            f"{album.xmp_written} XMP sidecars; contact sheet {album.sheet_html}"
+        )
+
+    best = str(album.photos["image"].iloc[0])
+    with step(f"{w}similar {best} --model demo --k 6"):
+        found = similar(run.run_dir, best, k=6, workspace=ws, progress=quiet)
+        names = ", ".join(Path(str(u)).name for u in found.photos["uri"].iloc[1:])
+        click.echo(f"  nearest to the best photo: {names}")
+        click.echo(f"  contact sheet {found.sheet_html}")
+
     click.secho("\nDone.", bold=True)
     click.echo(f"  workspace   {ws.root}")
     click.echo(f"  scores      {paths[0]}")
     click.echo(f"  QA report   {qa.html}")
     click.echo(f"  model       {run.run_dir}  (evaluation: {ev.report_path})")
+    click.echo(f"  album       {album.sheet_html}")
     click.echo(
         f"  label yourself: beauty {w}hits plan; beauty {w}label serve  (http://127.0.0.1:8765)"
     )

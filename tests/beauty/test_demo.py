@@ -33,3 +33,5 @@ def test_quick_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     assert (root / "previews" / "hit-1" / "page.html").exists()
     assert (root / "runs" / "demo" / "model.keras").exists()
     assert "Kendall tau vs truth" in out and "skips" in out
+    album = root / "album"
+    assert (album / "contact-sheet.html").exists() and list(album.glob("0001_*.xmp"))

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ranking.screens import checked_ids
+
 
 def thompson_neighbours(
     images: Sequence[str],
@@ -58,14 +60,8 @@ def thompson_neighbours(
         Screens in plan order (neighbouring screens hold neighbouring images), each in random
         shown order, no image twice on a screen.
     """
-    ids = list(images)
+    ids = checked_ids(images, size, n_screens)
     n = len(ids)
-    if len(set(ids)) != n:
-        raise ValueError("image ids must be distinct")
-    if size < 2 or size > n:
-        raise ValueError(f"screen size must be between 2 and the {n} images, got {size}")
-    if n_screens < 0:
-        raise ValueError("n_screens must be >= 0")
     rng = np.random.default_rng(seed)
     mu, sd = _beliefs(ids, scores, se)
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ranking.active import thompson_neighbours
+from ranking.screens import checked_ids
 
 Design = Literal["pairwise", "fourup"]
 SCREEN_SIZE: dict[str, int] = {"pairwise": 2, "fourup": 4}
@@ -95,14 +96,8 @@ def balanced_screens(
         image appears within one of the same count. When screens suffice for it
         (``n_screens * (size - 1) >= len(images) - 1``) the comparison graph is connected.
     """
-    ids = list(images)
+    ids = checked_ids(images, size, n_screens)
     n = len(ids)
-    if len(set(ids)) != n:
-        raise ValueError("image ids must be distinct")
-    if size < 2 or size > n:
-        raise ValueError(f"screen size must be between 2 and the {n} images, got {size}")
-    if n_screens < 0:
-        raise ValueError("n_screens must be >= 0")
     rng = np.random.default_rng(seed)
     screens = _cycle_fill(n, [size] * n_screens, rng)
     if n_screens * (size - 1) >= n - 1:

@@ -15,27 +15,12 @@ import numpy as np
 import pandas as pd
 
 from infra.sample.compose import Scene, render
-from infra.sample.schedule import plan_frames
+from infra.sample.schedule import PLAN_COLUMNS, plan_frames
 from infra.sample.taste import beauty
 
 __all__ = ["TRUTH_COLUMNS", "generate_gallery"]
 
-TRUTH_COLUMNS = [
-    "image",
-    "beauty",
-    "taken_at",
-    "day",
-    "time_of_day",
-    "sun_elevation",
-    "sun_azimuth",
-    "weather",
-    "clouds",
-    "texture",
-    "colour",
-    "haze",
-    "rain",
-    "fault",
-]
+TRUTH_COLUMNS = ["image", "beauty", *PLAN_COLUMNS[1:]]
 JPEG_QUALITY = 88
 
 

@@ -39,6 +39,23 @@ FAULT_ODDS = {"dead": 0.012, "overexposed": 0.012}
 """Per-frame odds; a smeared lens and a lost focus last a whole day (``DAY_FAULT_ODDS``)."""
 DAY_FAULT_ODDS = {"smear": 0.02, "blur": 0.015}
 
+# One row per frame: its file name, capture time and the factors that make its beauty.
+PLAN_COLUMNS = [
+    "image",
+    "taken_at",
+    "day",
+    "time_of_day",
+    "sun_elevation",
+    "sun_azimuth",
+    "weather",
+    "clouds",
+    "texture",
+    "colour",
+    "haze",
+    "rain",
+    "fault",
+]
+
 
 def time_of_day(elevation: float, local_hour: float) -> str:
     """Name the light: night, dawn, day or sunset (evening twilight included)."""
@@ -94,22 +111,7 @@ def plan_frames(count: int, rng: np.random.Generator) -> pd.DataFrame:
     for size, offset in zip(sizes, offsets, strict=True):
         day = FIRST_DAY + timedelta(days=int(offset))
         rows.extend(_plan_day(day, size, rng))
-    columns = [
-        "image",
-        "taken_at",
-        "day",
-        "time_of_day",
-        "sun_elevation",
-        "sun_azimuth",
-        "weather",
-        "clouds",
-        "texture",
-        "colour",
-        "haze",
-        "rain",
-        "fault",
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=PLAN_COLUMNS)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from infra.errors import BeautyError
+from training.backbones.blocks import first_layer_of_top_blocks
 
 if TYPE_CHECKING:
     import keras
@@ -218,14 +219,7 @@ class MobileNetV2Backbone:
         The units are the 17 inverted-residual blocks. The 1x1 head conv trains with the top
         block; 17 or more trains the whole base, stem included; 0 freezes everything.
         """
-        if top_blocks < 0:
-            raise ValueError(f"top_blocks must be >= 0, not {top_blocks}")
-        if top_blocks == 0:
-            return len(base.layers)
-        if top_blocks >= NUM_BLOCKS:
-            return 0
-        prefix = f"block{NUM_BLOCKS + 1 - top_blocks}_"
-        return next(i for i, layer in enumerate(base.layers) if layer.name.startswith(prefix))
+        return first_layer_of_top_blocks(base, top_blocks, NUM_BLOCKS)
 
     def weights_origin(self, weights: str) -> str:
         """Where the weights came from, for the model card."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infra.errors import BeautyError
+from training.backbones.blocks import first_layer_of_top_blocks
 
 if TYPE_CHECKING:
     import keras
@@ -72,14 +73,7 @@ class XceptionBackbone:
 
         0 freezes everything; 14 or more trains the whole base.
         """
-        if top_blocks < 0:
-            raise ValueError(f"top_blocks must be >= 0, not {top_blocks}")
-        if top_blocks == 0:
-            return len(base.layers)
-        if top_blocks >= BLOCKS:
-            return 0
-        prefix = f"block{BLOCKS + 1 - top_blocks}_"
-        return next(i for i, layer in enumerate(base.layers) if layer.name.startswith(prefix))
+        return first_layer_of_top_blocks(base, top_blocks, BLOCKS)
 
     def weights_origin(self, weights: str) -> str:
         """Where the weights came from, for the model card."""

@@ -107,12 +107,11 @@ def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
 
     with step(f"{w}hits review"):
         verdicts = review(ws)
-        flagged = sorted({v.worker_id for v in verdicts if v.flagged})
+        flagged = {v.worker_id: v for v in verdicts if v.flagged}  # one line per worker
         click.echo(f"  {len(verdicts)} assignments decided; flagged workers: {len(flagged)}")
-        for v in [v for v in verdicts if v.flagged][:8]:
-            click.echo(
-                f"    {v.worker_id}: {v.action}{' + exclude' if v.exclude else ''}: {v.reason}"
-            )
+        for worker, v in sorted(flagged.items()):
+            action = v.action + (" + exclude" if v.exclude else "")
+            click.echo(f"    {worker}: {action}: {v.reason}")
 
     with step(f"{w}rank --truth {truth_csv}"):
         fit, paths = rank_workspace(ws)

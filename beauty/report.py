@@ -14,7 +14,7 @@ COLUMNS = [
     "gold_accuracy",
     "gold_lower",
     "gold_upper",
-    "learned_accuracy",
+    "learned_reliability",
     "agreement",
     "median_seconds",
     "verdict",

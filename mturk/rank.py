@@ -33,7 +33,7 @@ class Fit:
     table: pd.DataFrame
     votes: int
     self_comparisons: int
-    worker_accuracy: pd.Series | None
+    worker_reliability: pd.Series | None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -55,13 +55,13 @@ def fit_scores(ws: Workspace, *, method: Method = "crowdbt") -> Fit:
     items = [r["id"] for r in images]
     uris = {r["id"]: r["uri"] for r in images}
     alpha = ws.settings.ranking.prior
-    accuracy: pd.Series | None = None
+    reliability: pd.Series | None = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if method == "crowdbt":
             gold = worker_gold(gold_record(judgments_table(ledger)))
             model = CrowdBT(alpha=alpha).fit(usable, gold=gold, items=items)
-            accuracy = model.worker_accuracy_
+            reliability = model.discrimination_
             scores, se = model.scores_, model.se_
         else:
             bt = BradleyTerry(alpha=alpha).fit(usable, items=items)
@@ -71,7 +71,7 @@ def fit_scores(ws: Workspace, *, method: Method = "crowdbt") -> Fit:
         table=table,
         votes=len(usable),
         self_comparisons=int(same.sum()),
-        worker_accuracy=accuracy,
+        worker_reliability=reliability,
         warnings=[str(w.message) for w in caught],
     )
 

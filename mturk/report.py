@@ -1,6 +1,6 @@
 """The worker reliability report for QA: a CSV and one self-contained HTML page with plots.
 
-Per worker: HITs, gold seen, gold accuracy with its Wilson 95% interval, learned accuracy (the
+Per worker: HITs, gold seen, gold accuracy with its Wilson 95% interval, learned reliability (the
 Crowd-BT discrimination), agreement with the consensus, median seconds per screen, position
 bias, 4-up selection rate, and the latest verdict with its reason.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,8 @@ def worker_report(ws: Workspace, *, html: bool = True, out_dir: Path | None = No
     scores = fit.table.set_index("image")["score"]
     judgments = judgments_table(ws.ledger)
     table = worker_stats(judgments, scores)
-    if fit.worker_accuracy is not None:
-        table["learned_accuracy"] = table["worker"].map(fit.worker_accuracy)
+    if fit.worker_reliability is not None:
+        table["learned_reliability"] = table["worker"].map(fit.worker_reliability)
     table = table.merge(_verdicts(ws), on="worker", how="left")
     out = out_dir or ws.reports_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -85,12 +86,12 @@ def _plots(
 
     plots = []
     fig, ax = plt.subplots(figsize=(5, 4))
-    if "learned_accuracy" in workers:
-        ax.scatter(workers["gold_accuracy"], workers["learned_accuracy"], alpha=0.7)
+    if "learned_reliability" in workers:
+        ax.scatter(workers["gold_accuracy"], workers["learned_reliability"], alpha=0.7)
     ax.set_xlabel("gold accuracy")
-    ax.set_ylabel("learned accuracy (discrimination)")
-    ax.set_title("Gold vs learned accuracy")
-    plots.append(("Gold vs learned accuracy", _png(fig)))
+    ax.set_ylabel("learned reliability (discrimination)")
+    ax.set_title("Gold accuracy vs learned reliability")
+    plots.append(("Gold accuracy vs learned reliability", _png(fig)))
 
     fig, ax = plt.subplots(figsize=(5, 4))
     ax.scatter(workers["median_seconds"], workers["agreement"], alpha=0.7)
@@ -111,13 +112,48 @@ def _plots(
     return plots
 
 
+def _cell(value: Any, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _rows(workers: pd.DataFrame) -> list[dict[str, str]]:
+    """The page's columns: the ones QA reads first; the CSV keeps every statistic."""
+    rows = []
+    for w in workers.to_dict("records"):
+        gold = "–"
+        if w.get("gold_seen"):
+            gold = (
+                f"{w['gold_passed']}/{w['gold_seen']} = {_cell(w['gold_accuracy'])} "
+                f"[{_cell(w['gold_lower'])}, {_cell(w['gold_upper'])}]"
+            )
+        rows.append(
+            {
+                "worker": str(w["worker"]),
+                "verdict": _cell(w.get("verdict")) or "–",
+                "HITs": _cell(w["hits"]),
+                "gold (Wilson 95%)": gold,
+                "learned reliability": _cell(w.get("learned_reliability")),
+                "agreement": _cell(w["agreement"]),
+                "median s / screen": _cell(w["median_seconds"], 1),
+                "left rate (pairs)": _cell(w["left_rate"]),
+                "kept rate (4-up)": _cell(w["fourup_selection_rate"]),
+                "flagged": "flag" if w.get("excluded") else "",
+            }
+        )
+    return rows
+
+
 def _render(workers: pd.DataFrame, scores: pd.DataFrame, tiers: list[float]) -> str:
     env = Environment(
         loader=PackageLoader("mturk", "templates"), autoescape=select_autoescape(["html", "j2"])
     )
     ordered = workers.sort_values(["excluded", "gold_accuracy"], ascending=[False, True])
+    rows = _rows(ordered)
+    columns = [c for c in rows[0] if c != "flagged"] if rows else []
     return env.get_template("workers.html.j2").render(
-        workers=ordered.to_dict("records"),
-        columns=list(ordered.columns),
-        plots=_plots(workers, scores, tiers),
+        rows=rows, columns=columns, plots=_plots(workers, scores, tiers)
     )

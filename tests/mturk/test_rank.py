@@ -60,11 +60,11 @@ def test_scores_follow_the_truth_and_the_table_keeps_the_contract(campaign: Work
 
 def test_learned_accuracy_sets_spammers_apart(campaign: Workspace) -> None:
     fit = fit_scores(campaign)
-    assert fit.worker_accuracy is not None
+    assert fit.worker_reliability is not None
     crowd = make_crowd(12, 0.25, seed=3)  # the campaign's crowd, rebuilt from its seed
     honest = [w for w, m in crowd.items() if isinstance(m, HonestWorker)]
     spammers = [w for w in crowd if w not in honest]
-    accuracy = fit.worker_accuracy
+    accuracy = fit.worker_reliability
     assert accuracy.reindex(honest).mean() > accuracy.reindex(spammers).mean()
 
 
@@ -76,7 +76,7 @@ def test_worker_report_has_a_row_per_worker_and_plots(campaign: Workspace) -> No
         "gold_accuracy",
         "gold_lower",
         "gold_upper",
-        "learned_accuracy",
+        "learned_reliability",
         "agreement",
         "median_seconds",
         "left_rate",

@@ -122,7 +122,7 @@ def _timed_score(run_dir: Path, folder: Path, batch_size: int) -> tuple[int, flo
 def search(root: Path, rows: int, width: int) -> None:
     import pandas as pd
 
-    from training.scoring import FileStat, ModelRef, ScoresFiles, ScoresMeta
+    from training.score_files import FileStat, ModelRef, ScoresFiles, ScoresMeta
     from training.similar import nearest, similar, unit_index
 
     files = ScoresFiles(root / "random.parquet")

@@ -13,59 +13,34 @@ whose skipped share of this gallery is then reported.
 
 from __future__ import annotations
 
-import html
-import io
 import math
 import os
 import re
 import shutil
-import xml.etree.ElementTree as ET
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageDraw, ImageFont
 
 from infra.errors import BeautyError
-from infra.images import load_rgb
 from infra.progress import bar
 from infra.settings import Settings
-from infra.sources import is_s3, local_path, read_bytes, read_many
+from infra.sources import is_s3, local_path
 from infra.workspace import Workspace
 from training.card import read_card
+from training.contact_sheet import contact_sheet
 from training.data import Reader, reader_for
 from training.metrics import top_count, top_mask
-from training.scoring import (
-    default_table,
-    derived_ids,
-    output_to_score,
-    read_scores,
-    score_gallery,
-)
+from training.score_files import default_table, read_scores
+from training.scoring import derived_ids, output_to_score, score_gallery
+from training.xmp import stars, xmp_packet
 
 Progress = Callable[[str], None]
 MANIFEST = "album.csv"
-SHEET = "contact-sheet"
 TOP_SHARE = 0.05  # the evaluation's "top": its reduction curve keeps recall of the true top 5%
 ROUNDING = 1e-5  # relative slack of a score line
-THUMB_BOX = (480, 320)
-SHEET_WIDTH = 1600  # pixels of the PNG sheet; it shows the first PNG_LIMIT photos
-PNG_LIMIT = 60
-XMP_NS = {
-    "x": "adobe:ns:meta/",
-    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
-    "xmp": "http://ns.adobe.com/xap/1.0/",
-}
-for _prefix, _uri in XMP_NS.items():
-    ET.register_namespace(_prefix, _uri)
-
-
-def stars(tier: int) -> int:
-    """Star rating for a tier: 0 (below the median) -> 1 star ... 3 (top 2%) -> 4 stars."""
-    return int(tier) + 1
 
 
 def parse_top(text: str) -> float | int:
@@ -297,105 +272,6 @@ def _clear_album(folder: Path) -> None:
 
 def _name(uri: str) -> str:
     return uri.rstrip("/").rsplit("/", 1)[-1]
-
-
-def contact_sheet(
-    uris: Sequence[str],
-    titles: Sequence[str],
-    notes: Sequence[str],
-    folder: Path,
-    heading: str,
-    read: Reader = read_bytes,
-) -> tuple[Path, Path]:
-    """``contact-sheet.html`` (all photos, thumbnails in ``contact-sheet/``) and
-    ``contact-sheet.png`` (the first :data:`PNG_LIMIT`) in ``folder``, in the order given."""
-    thumbs_dir = folder / SHEET
-    shutil.rmtree(thumbs_dir, ignore_errors=True)
-    thumbs_dir.mkdir(parents=True)
-    thumbs: list[Image.Image | None] = []
-    cells = []
-    meter = bar(len(uris), desc="thumbnails")
-    results = read_many(partial(_thumbnail_jpeg, read=read), uris, workers=4)
-    for i, ((_, data), title, note) in enumerate(zip(results, titles, notes, strict=True), 1):
-        if isinstance(data, Exception):
-            thumbs.append(None)
-            image = "<div class=missing>unreadable</div>"
-        else:
-            (thumbs_dir / f"{i:05d}.jpg").write_bytes(data)
-            thumbs.append(Image.open(io.BytesIO(data)) if i <= PNG_LIMIT else None)
-            image = f'<img loading="lazy" src="{SHEET}/{i:05d}.jpg" alt="">'
-        cells.append(
-            f"<figure>{image}<figcaption><b>{html.escape(title)}</b><br>"
-            f"{html.escape(note)}</figcaption></figure>"
-        )
-        meter.update(1)
-    meter.close()
-    page = (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(heading)}</title><style>"
-        "body{font-family:sans-serif;margin:1.5em;color:#222;background:#fafafa}"
-        "main{display:flex;flex-wrap:wrap;gap:14px}figure{margin:0;max-width:480px}"
-        "img{max-width:480px;max-height:320px;display:block}"
-        "figcaption{font-size:13px;padding-top:4px}.missing{width:240px;height:80px;"
-        "background:#ddd;display:flex;align-items:center;justify-content:center}"
-        f"</style></head><body><h1>{html.escape(heading)}</h1>"
-        f"<p>{len(cells)} photo(s), best first.</p><main>\n"
-        + "\n".join(cells)
-        + "\n</main></body></html>\n"
-    )
-    html_path = folder / f"{SHEET}.html"
-    html_path.write_text(page, encoding="utf-8")
-    png_path = folder / f"{SHEET}.png"
-    _sheet_png(thumbs[:PNG_LIMIT], titles[:PNG_LIMIT], notes[:PNG_LIMIT]).save(png_path)
-    return html_path, png_path
-
-
-def _thumbnail_jpeg(uri: str, read: Reader) -> bytes:
-    image = load_rgb(read(uri))
-    image.thumbnail(THUMB_BOX)
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=85)
-    return buffer.getvalue()
-
-
-def _sheet_png(
-    thumbs: Sequence[Image.Image | None], titles: Sequence[str], notes: Sequence[str]
-) -> Image.Image:
-    """A grid of thumbnails with two caption lines each, on white."""
-    font = ImageFont.load_default(size=14)
-    sizes = [t.size for t in thumbs if t is not None] or [(240, 80)]
-    cell_w = max(w for w, _ in sizes)
-    cell_h = max(h for _, h in sizes) + 40
-    columns = max(1, min(len(thumbs), SHEET_WIDTH // (cell_w + 10)))
-    rows = max(1, math.ceil(len(thumbs) / columns))
-    sheet = Image.new("RGB", (columns * (cell_w + 10) + 10, rows * (cell_h + 10) + 10), "white")
-    draw = ImageDraw.Draw(sheet)
-    for i, (thumb, title, note) in enumerate(zip(thumbs, titles, notes, strict=True)):
-        x = 10 + (i % columns) * (cell_w + 10)
-        y = 10 + (i // columns) * (cell_h + 10)
-        if thumb is None:
-            draw.rectangle((x, y, x + cell_w, y + cell_h - 40), fill="#dddddd")
-        else:
-            sheet.paste(thumb.convert("RGB"), (x, y))
-        draw.text((x, y + cell_h - 38), title, fill="black", font=font)
-        draw.text((x, y + cell_h - 20), note, fill="#444444", font=font)
-    return sheet
-
-
-def xmp_packet(rating: int) -> bytes:
-    """An XMP sidecar holding ``xmp:Rating``."""
-    meta = ET.Element(f"{{{XMP_NS['x']}}}xmpmeta")
-    rdf = ET.SubElement(meta, f"{{{XMP_NS['rdf']}}}RDF")
-    ET.SubElement(
-        rdf,
-        f"{{{XMP_NS['rdf']}}}Description",
-        {f"{{{XMP_NS['rdf']}}}about": "", f"{{{XMP_NS['xmp']}}}Rating": str(int(rating))},
-    )
-    ET.indent(meta, space=" ")
-    body = ET.tostring(meta, encoding="unicode")
-    return (
-        f'<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n{body}\n<?xpacket end="w"?>\n'
-    ).encode()
 
 
 def _sidecars(album: Album, *, beside_originals: bool) -> None:

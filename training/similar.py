@@ -22,9 +22,10 @@ from infra.progress import bar
 from infra.settings import Settings
 from infra.sources import local_path
 from infra.workspace import Workspace
-from training.curate import contact_sheet
+from training.contact_sheet import contact_sheet
 from training.data import reader_for
-from training.scoring import EMBEDDING_DTYPE, ScoresFiles, default_table, derived_ids, read_scores
+from training.score_files import EMBEDDING_DTYPE, ScoresFiles, default_table, read_scores
+from training.scoring import derived_ids
 
 Progress = Callable[[str], None]
 BLOCK = 16384  # rows per matrix-vector product: a few tens of MB at a time

@@ -17,7 +17,8 @@ from PIL import Image
 from infra.errors import BeautyError
 from training.curate import curate, parse_top
 from training.metrics import kept_for_recall
-from training.scoring import read_scores, score_gallery
+from training.score_files import read_scores
+from training.scoring import score_gallery
 
 from .scoring_fixtures import TinyRun, tiny_run
 

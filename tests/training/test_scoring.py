@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from infra.errors import BeautyError
 from infra.gallery import register_derived
 from infra.images import inspect_image
-from training.scoring import ScoresFiles, default_table, read_scores, score_gallery
+from training.score_files import ScoresFiles, default_table, read_scores
+from training.scoring import score_gallery
 
 from .conftest import write_photo
 from .scoring_fixtures import TinyRun, tiny_run

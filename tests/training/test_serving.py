@@ -10,7 +10,8 @@ from PIL import Image
 
 from infra.errors import BeautyError
 from infra.images import load_rgb
-from training.scoring import read_scores, score_gallery
+from training.score_files import read_scores
+from training.scoring import score_gallery
 from training.serving import Scorer, export_savedmodel
 
 from .scoring_fixtures import TinyRun, tiny_run

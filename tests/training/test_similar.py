@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from infra.errors import BeautyError
-from training.scoring import ScoresFiles, read_scores, score_gallery
+from training.score_files import ScoresFiles, read_scores
+from training.scoring import score_gallery
 from training.similar import nearest, similar
 
 from .scoring_fixtures import TinyRun, tiny_run

@@ -12,7 +12,7 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -21,6 +21,9 @@ from infra.workspace import Workspace
 from mturk.judgments import judgments_table
 from mturk.rank import fit_scores
 from ranking.workers import worker_stats
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass
@@ -36,8 +39,10 @@ def worker_report(ws: Workspace, *, html: bool = True, out_dir: Path | None = No
     scores = fit.table.set_index("image")["score"]
     judgments = judgments_table(ws.ledger)
     table = worker_stats(judgments, scores)
-    if fit.worker_reliability is not None:
-        table["learned_reliability"] = table["worker"].map(fit.worker_reliability)
+    reliability = fit.worker_reliability
+    table["learned_reliability"] = (
+        table["worker"].map(reliability) if reliability is not None else float("nan")
+    )
     table = table.merge(_verdicts(ws), on="worker", how="left")
     out = out_dir or ws.reports_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -67,44 +72,64 @@ def _verdicts(ws: Workspace) -> pd.DataFrame:
     )
 
 
-def _png(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
+def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()
+
+
+def _scatter(workers: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str) -> Figure:
+    """One dot per worker; flagged (excluded) workers in red."""
+    from matplotlib.figure import Figure  # matplotlib takes a while to import: only for plots
+
+    fig = Figure(figsize=(5, 4))
+    ax = fig.subplots()
+    colours = ["#c33" if flagged else "#357" for flagged in workers["excluded"].fillna(False)]
+    ax.scatter(workers[x], workers[y], c=colours, alpha=0.75)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{xlabel.capitalize()} vs {ylabel}")
+    return fig
 
 
 def _plots(
     workers: pd.DataFrame, scores: pd.DataFrame, tiers: list[float]
 ) -> list[tuple[str, str]]:
-    import matplotlib
+    plots = [
+        (
+            "Gold accuracy vs learned reliability",
+            _png(
+                _scatter(
+                    workers,
+                    "gold_accuracy",
+                    "learned_reliability",
+                    "gold accuracy",
+                    "learned reliability",
+                )
+            ),
+        ),
+        (
+            "Speed vs agreement",
+            _png(
+                _scatter(
+                    workers,
+                    "median_seconds",
+                    "agreement",
+                    "median seconds per screen",
+                    "agreement with consensus",
+                )
+            ),
+        ),
+    ]
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plots = []
-    fig, ax = plt.subplots(figsize=(5, 4))
-    if "learned_reliability" in workers:
-        ax.scatter(workers["gold_accuracy"], workers["learned_reliability"], alpha=0.7)
-    ax.set_xlabel("gold accuracy")
-    ax.set_ylabel("learned reliability (discrimination)")
-    ax.set_title("Gold accuracy vs learned reliability")
-    plots.append(("Gold accuracy vs learned reliability", _png(fig)))
-
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.scatter(workers["median_seconds"], workers["agreement"], alpha=0.7)
-    ax.set_xlabel("median seconds per screen")
-    ax.set_ylabel("agreement with consensus")
-    ax.set_title("Speed vs agreement")
-    plots.append(("Speed vs agreement", _png(fig)))
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     ax.hist(scores["score"], bins=40, color="#678")
     for q in tiers:
-        ax.axvline(scores["score"].quantile(q / 100), color="#c33", linestyle="--")
-        ax.annotate(f"p{q:g}", (scores["score"].quantile(q / 100), ax.get_ylim()[1] * 0.9))
+        line = scores["score"].quantile(q / 100)
+        ax.axvline(line, color="#c33", linestyle="--")
+        ax.annotate(f"p{q:g}", (line, ax.get_ylim()[1] * 0.9))
     ax.set_xlabel("beauty score (BT log-strength)")
     ax.set_ylabel("images")
     ax.set_title("Score distribution with tier lines")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
+import shutil
 import struct
 import zlib
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pytest
@@ -59,3 +62,20 @@ def messy_gallery(tmp_path: Path) -> Path:
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
     return Workspace.init(tmp_path / "ws")
+
+
+def unavailable(message: str) -> NoReturn:
+    """Skip a test whose outside requirement is missing here, but fail it in CI, where the
+    Makefile installs everything (a skip there would hide a broken install step)."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def browser_paths() -> tuple[str, str]:
+    """Debian's chromium and its driver (installed by `make browser`)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not (chromium and driver):
+        unavailable("chromium and chromedriver are not installed: run `make browser`")
+    return str(chromium), str(driver)

@@ -7,8 +7,6 @@ skipped, except under ``CI=true``, where a missing browser is a failure.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,25 +15,15 @@ import pytest
 
 from infra.workspace import Workspace
 from mturk.local import start_server
+from tests.conftest import browser_paths
 from tests.mturk.market_fixtures import gallery_workspace, plan
 
 pytestmark = pytest.mark.slow
 
 
-def _browser_paths() -> tuple[str, str]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if chromium and driver:
-        return chromium, driver
-    message = "chromium and chromedriver are not installed: run `make browser`"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    chromium, driver_path = _browser_paths()
+    chromium, driver_path = browser_paths()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

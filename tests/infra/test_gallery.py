@@ -75,10 +75,11 @@ def test_import_is_resumable_and_reads_known_files_once(
     ]
 
 
-def test_empty_folder_is_an_error(ws: Workspace, tmp_path: Path) -> None:
+def test_a_folder_without_images_is_an_error(ws: Workspace, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(BeautyError, match="no files found"):
+    (empty / "notes.txt").write_text("sidecars and notes are not images")
+    with pytest.raises(BeautyError, match="no image files"):
         gallery.add_images(ws, str(empty))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -29,7 +30,8 @@ def json_option(func: F) -> F:
 def emit(rows: Sequence[Mapping[Any, Any]], as_json: bool, columns: Sequence[str]) -> None:
     """Rows as a JSON array (snake_case keys) or an aligned text table of ``columns``."""
     if as_json:
-        click.echo(json.dumps([dict(r) for r in rows], default=_jsonable, indent=1))
+        clean = [{k: _json_value(v) for k, v in r.items()} for r in rows]
+        click.echo(json.dumps(clean, default=_jsonable, indent=1))
         return
     if not rows:
         click.echo("(none)")
@@ -39,6 +41,15 @@ def emit(rows: Sequence[Mapping[Any, Any]], as_json: bool, columns: Sequence[str
     click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     for row in cells:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _json_value(value: Any) -> Any:
+    """NaN (a missing number in pandas) becomes null: JSON has no NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return _json_value(value.item())
+    return value
 
 
 def _jsonable(value: Any) -> Any:

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import click
 
 from beauty.common import emit, json_option, workspace
-from mturk.rank import kendall_vs_truth, rank_workspace
+from mturk.rank import Method, kendall_vs_truth, rank_workspace
 
 
 @click.command("rank")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Default: tables/.")
 @click.option(
     "--method",
-    type=click.Choice(["crowdbt", "bt"]),
+    type=click.Choice(["crowdbt", "bt", "fourup"]),
     default="crowdbt",
     show_default=True,
-    help="crowdbt learns each worker's reliability jointly; bt weighs every vote alike.",
+    help="crowdbt learns each worker's reliability jointly; bt weighs every vote alike; "
+    "fourup fits 4-up answers as whole screens (with worker reliability), not broken pairs.",
 )
 @click.option("--top", default=10, show_default=True, help="How many of the best to print.")
 @click.option(
@@ -31,7 +33,7 @@ def rank_command(
 ) -> None:
     """Fit Bradley-Terry scores to every vote and write tables/scores.parquet and .csv."""
     ws = workspace()
-    result, paths = rank_workspace(ws, out_dir=out, method="bt" if method == "bt" else "crowdbt")
+    result, paths = rank_workspace(ws, out_dir=out, method=cast(Method, method))
     best = result.table.head(top).to_dict("records")
     if as_json:
         emit(best, True, [])

@@ -6,6 +6,7 @@ active 4-up at a range of appearances, and prints Kendall's tau with the truth f
 (mean and sd over seeds), then the fewest active 4-up appearances that reach the reference.
 
     .venv/bin/python -m bench.active_design --images 1000 --seeds 3 --assignments 3
+    .venv/bin/python -m bench.active_design --images 1000 --seeds 3 --screen-model
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def measure(
             crowd,
             seed,
             rounds=args.rounds,
+            screen_model=args.screen_model,
         )
         taus.append(out["tau"])
     return float(np.mean(taus)), float(np.std(taus, ddof=1)) if len(taus) > 1 else 0.0
@@ -57,6 +59,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--reference", type=int, default=20, help="appearances of random pairs")
     parser.add_argument("--appearances", type=int, nargs="+", default=[8, 10, 12, 14, 16])
+    parser.add_argument(
+        "--screen-model",
+        action="store_true",
+        help="fit 4-up answers as screens with worker discrimination (ranking.fourup)",
+    )
     args = parser.parse_args()
 
     rng = np.random.default_rng(12345)
@@ -74,9 +81,10 @@ def main() -> None:
         )
         return mean
 
+    fitted = "screens" if args.screen_model else "pairs"
     print(
         f"{args.images} images, {args.assignments} assignments per screen, {args.seeds} seeds, "
-        f"active in {args.rounds} rounds"
+        f"active in {args.rounds} rounds, 4-up fitted as {fitted}"
     )
     reference = run("pairwise", args.reference, False)
     reached = None

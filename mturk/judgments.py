@@ -111,3 +111,16 @@ def gold_record(judgments: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {"worker": graded["worker"].to_numpy(), "passed": graded["gold_passed"].astype(bool)}
     )
+
+
+def fourup_answers(judgments: pd.DataFrame, exclude: set[str] | None = None) -> pd.DataFrame:
+    """4-up answers as :class:`ranking.fourup.FourUp` reads them: one row per photo shown,
+    ``screen, worker, image, kept``. Screens showing an ``exclude``d image are left out whole,
+    since a photo is kept relative to everything on its screen."""
+    rows: list[tuple[object, ...]] = []
+    for r in judgments[judgments["kind"] == "fourup"].to_dict("records"):
+        if exclude and exclude.intersection(r["shown"]):
+            continue
+        kept = set(r["selected"])
+        rows.extend((r["screen"], r["worker"], image, image in kept) for image in r["shown"])
+    return pd.DataFrame.from_records(rows, columns=["screen", "worker", "image", "kept"])

@@ -16,14 +16,15 @@ import pandas as pd
 
 from infra.errors import BeautyError
 from infra.workspace import Workspace
-from mturk.judgments import gold_record, judgments_table
+from mturk.judgments import fourup_answers, gold_record, judgments_table
 from mturk.votes import ledger_votes, write_table
 from ranking.bradley_terry import BradleyTerry
+from ranking.fourup import FourUp
 from ranking.gold import worker_gold
 from ranking.reliability import CrowdBT
 from ranking.scores import scores_table
 
-Method = Literal["crowdbt", "bt"]
+Method = Literal["crowdbt", "bt", "fourup"]
 
 
 @dataclass
@@ -58,7 +59,17 @@ def fit_scores(ws: Workspace, *, method: Method = "crowdbt") -> Fit:
     reliability: pd.Series | None = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if method == "crowdbt":
+        if method == "fourup":
+            derived = {
+                r[0] for r in ledger.query("SELECT id FROM images WHERE derived_from IS NOT NULL")
+            }
+            answers = fourup_answers(judgments_table(ledger, include_rejected=False), derived)
+            if answers.empty:
+                raise BeautyError("no 4-up answers to fit: use --method crowdbt for pair votes")
+            screens = FourUp(alpha=alpha).fit(answers, items=items)
+            reliability = screens.discrimination_
+            scores, se = screens.scores_, screens.se_
+        elif method == "crowdbt":
             gold = worker_gold(gold_record(judgments_table(ledger)))
             model = CrowdBT(alpha=alpha).fit(usable, gold=gold, items=items)
             reliability = model.discrimination_

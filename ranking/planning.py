@@ -23,6 +23,7 @@ from ranking.bradley_terry import BradleyTerry
 from ranking.crowd import WorkerModel, simulate_votes
 from ranking.design import SCREEN_SIZE, Design, hits_needed, plan_screens, screens_needed
 from ranking.fees import BatchCost, batch_cost, money
+from ranking.fourup import FourUp, answers_from_votes
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -120,13 +121,15 @@ def _run(
     crowd: Mapping[str, WorkerModel],
     seed: int,
     alpha: float,
+    screen_model: bool = False,
 ) -> dict[str, Any]:
     """Simulate one design once; see :func:`simulate_design`."""
     images = list(truth.index)
     rng = np.random.default_rng(seed)
     kind = KIND[spec.design]
     batches: list[pd.DataFrame] = []
-    fit: BradleyTerry | None = None
+    fit: BradleyTerry | FourUp | None = None
+    shown = 0
     for n_screens in spec.round_screens(len(images), appearances):
         plan_seed, crowd_seed = (int(x) for x in rng.integers(2**31, size=2))
         if fit is None:
@@ -135,14 +138,19 @@ def _run(
             screens = plan_screens(
                 images, spec.design, n_screens, plan_seed, fit.scores_, fit.se_, active=True
             )
-        batches.append(
-            simulate_votes(truth, dict(crowd), screens, kind, spec.assignments, crowd_seed)
-        )
+        batch = simulate_votes(truth, dict(crowd), screens, kind, spec.assignments, crowd_seed)
+        batches.append(batch.assign(screen=batch["screen"] + shown))
+        shown += n_screens
+        table = pd.concat(batches, ignore_index=True)
         with warnings.catch_warnings():
             # Sparse early rounds and spammers leave images apart from the rest; the rank
             # correlation below already pays for that, so the fit's warning is noise here.
             warnings.filterwarnings("ignore", "the comparison graph has")
-            fit = BradleyTerry(alpha=alpha).fit(pd.concat(batches, ignore_index=True), images)
+            warnings.filterwarnings("ignore", "the images fall into")
+            if screen_model and spec.design == "fourup":
+                fit = FourUp(alpha=alpha).fit(answers_from_votes(table), images)
+            else:
+                fit = BradleyTerry(alpha=alpha).fit(table, images)
     votes = sum(len(b) for b in batches)
     tau = math.nan
     if fit is not None:
@@ -181,6 +189,7 @@ def simulate_design(
     rounds: int = 4,
     masters: bool = False,
     alpha: float = 1.0,
+    screen_model: bool = False,
 ) -> dict[str, Any]:
     """Simulate one design on a crowd and measure its ranking.
 
@@ -219,7 +228,7 @@ def simulate_design(
         rounds=rounds,
         masters=masters,
     )
-    return _run(spec, truth, appearances, crowd, seed, alpha)
+    return _run(spec, truth, appearances, crowd, seed, alpha, screen_model)
 
 
 def plan_budget(

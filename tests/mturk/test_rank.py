@@ -104,3 +104,20 @@ def test_no_votes_is_one_clear_error(tmp_path: Path) -> None:
     ws = gallery_workspace(tmp_path, n_images=3)
     with pytest.raises(BeautyError, match="no votes yet"):
         rank_workspace(ws)
+
+
+def test_fourup_campaign_fits_whole_screens(tmp_path: Path) -> None:
+    ws = gallery_workspace(tmp_path, n_images=12)
+    plan(ws, hits=12, assignments=3, design="fourup", screens_per_hit=4)
+    simulate_crowd(ws, 9, 0.0, truth_path=tmp_path / "gallery" / "truth.csv", seed=5)
+    fit, _ = rank_workspace(ws, method="fourup")
+    assert list(fit.table.columns) == SCORE_COLUMNS
+    answered = {r[0] for r in ws.ledger.query("SELECT DISTINCT worker_id FROM assignments")}
+    assert fit.worker_reliability is not None
+    assert set(fit.worker_reliability.index) == answered
+    assert kendall_vs_truth(ws, fit.table, tmp_path / "gallery" / "truth.csv") > 0.7
+
+
+def test_fourup_method_on_pair_votes_is_one_clear_error(campaign: Workspace) -> None:
+    with pytest.raises(BeautyError, match="no 4-up answers"):
+        fit_scores(campaign, method="fourup")

@@ -20,9 +20,14 @@ from infra.errors import WorkspaceError
 MIGRATIONS_PACKAGE = "infra.migrations"
 
 
+def iso(moment: datetime) -> str:
+    """A moment in the ledger's one time format: ISO 8601 UTC with seconds, which sorts as text."""
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
 def utcnow() -> str:
-    """Now as ISO 8601 UTC with seconds, the ledger's one time format."""
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    """Now, in the ledger's time format."""
+    return iso(datetime.now(UTC))
 
 
 def migrations() -> list[tuple[int, str, str]]:

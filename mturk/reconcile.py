@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
-from infra.ledger import Ledger
+from infra.ledger import Ledger, iso
 from mturk.client import each
 
 ANNOTATION_PREFIX = "beauty-crowd"
@@ -59,11 +58,6 @@ def find_hits(client: Any, annotations: Iterable[str]) -> dict[str, dict[str, An
             if len(found) == len(wanted):
                 break
     return found
-
-
-def iso(moment: datetime) -> str:
-    """A timestamp from MTurk in the ledger's format (ISO 8601 UTC, seconds)."""
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def record_posted(ledger: Ledger, hit_id: int, remote: dict[str, Any]) -> None:

@@ -13,10 +13,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from infra.ledger import Ledger
+from infra.ledger import Ledger, iso
 from infra.workspace import Workspace
 from mturk.hit_type import batch_masters
-from mturk.reconcile import iso
 from ranking.fees import bonus_fee, mturk_fee
 
 NEAR = timedelta(days=1)

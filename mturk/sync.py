@@ -16,12 +16,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.ledger import Ledger, utcnow
+from infra.ledger import Ledger, iso, utcnow
 from infra.progress import bar
 from infra.workspace import Workspace
 from mturk.client import Clients, Environment, each, market_error
 from mturk.notifications import Drained, delete, drain, queue_url, sqs_client_for
-from mturk.reconcile import iso
 from mturk.submissions import store_submission
 
 STATUSES = ["Submitted", "Approved", "Rejected"]

@@ -18,11 +18,11 @@ from pydantic import ValidationError
 from werkzeug.wrappers import Response as BaseResponse
 
 from infra.images import FORMATS
-from infra.ledger import Ledger
+from infra.ledger import Ledger, iso
 from infra.sources import read_bytes
 from infra.workspace import Workspace
 from mturk.local.api import ImageRef, NextHit, ScreenRef, SessionRequest, SubmitReply
-from mturk.local.market import LOCAL_HITS, Clock, Handout, LocalMarket, Refused, iso
+from mturk.local.market import LOCAL_HITS, Clock, Handout, LocalMarket, Refused
 from mturk.local.status import market_status
 from mturk.page import render_hit_page
 

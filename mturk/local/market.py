@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from infra.ledger import Ledger
+from infra.ledger import Ledger, iso
 from mturk.content import HitContent, hit_content
 from mturk.submissions import store_submission
 from mturk.tokens import new_token
@@ -52,11 +52,6 @@ class Submitted:
     ok: bool
     error: str | None
     gold_made: int = 0
-
-
-def iso(moment: datetime) -> str:
-    """The ledger's time format (ISO 8601 UTC, seconds), which sorts as text."""
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 @dataclass

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from beauty.cli import cli
 from infra.errors import BeautyError
+from infra.ledger import iso
 from infra.workspace import Workspace
 from mturk.answers import HitAnswer
 from mturk.content import hit_content
@@ -27,7 +28,6 @@ from mturk.local import (
     market_status,
     start_server,
 )
-from mturk.local.market import iso
 from mturk.local.server import is_loopback
 from tests.mturk.market_fixtures import FakeClock, answer_json, gallery_workspace, plan
 

@@ -72,6 +72,9 @@ def status_command(as_json: bool) -> None:
     Counts come from the ledger: run `beauty hits sync` first for fresh ones.
     """
     status = market_status(workspace())
+    if not status.batches and not as_json:
+        click.echo("no batches posted to MTurk yet: `beauty hits list` shows every batch")
+        return
     columns = ["batch", "environment", "hits", "posted", "open", "submitted", "approved"]
     columns += ["rejected", "expired", "spent", "committed", "next_auto_approval"]
     emit([b.row() for b in status.batches], as_json, columns)

@@ -29,13 +29,23 @@ from infra.errors import BeautyError
 
 
 class BeautyGroup(click.Group):
-    """Reports user errors in one line on stderr with exit code 1 (click uses 2 for usage)."""
+    """Reports user errors (and AWS failures) in one line on stderr with exit code 1; click
+    uses 2 for usage errors."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except BeautyError as exc:
             click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        except Exception as exc:
+            # AWS failures that no part translated (credentials, permissions, network) are the
+            # user's to fix too; botocore is only imported here once one has happened.
+            if not type(exc).__module__.startswith("botocore"):
+                raise
+            from infra.aws import user_error
+
+            click.echo(f"error: {user_error(exc)}", err=True)
             ctx.exit(1)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from botocore.config import Config
-from botocore.exceptions import NoCredentialsError, NoRegionError
+from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
 
 from infra.errors import BeautyError
 
@@ -27,17 +27,6 @@ def client(service: str, *, region: str | None = None, endpoint_url: str | None 
         ) from None
 
 
-def check_credentials() -> None:
-    """Fail early, in one line, when boto3 finds no credentials at all."""
-    import boto3
-
-    if boto3.session.Session().get_credentials() is None:
-        raise BeautyError(
-            "no AWS credentials: run `aws configure` or set AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"
-        )
-
-
 def credentials_error(exc: Exception) -> BeautyError | None:
     """Translate botocore's credential errors into the one-line form."""
     if isinstance(exc, NoCredentialsError):
@@ -46,3 +35,19 @@ def credentials_error(exc: Exception) -> BeautyError | None:
             "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"
         )
     return None
+
+
+def user_error(exc: Exception) -> BeautyError:
+    """One line for an AWS failure that reached the user: what AWS said, and what to check."""
+    missing = credentials_error(exc)
+    if missing is not None:
+        return missing
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", "error"), error.get("Message", "")
+        operation = exc.operation_name
+        return BeautyError(
+            f"AWS refused {operation}: {code} {message}".rstrip()
+            + "; check the bucket or prefix, the region and your permissions"
+        )
+    return BeautyError(f"AWS could not be reached ({exc}); check the network and run it again")

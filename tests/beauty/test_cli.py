@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
+from moto import mock_aws
 
 from beauty.cli import cli
 
@@ -84,3 +86,32 @@ def test_the_command_line_does_not_import_tensorflow() -> None:
     probe = "import sys, beauty.cli; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_missing_aws_credentials_are_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    ws = tmp_path / "ws"
+    _run("init", str(ws))
+    result = _run("-w", str(ws), "images", "add", "s3://gallery/needle")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: no AWS credentials: run `aws configure` or set AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"
+    )
+
+
+@mock_aws
+def test_a_missing_bucket_is_one_line_naming_the_fix(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    _run("init", str(ws))
+    result = _run("-w", str(ws), "images", "add", "s3://no-such-bucket/needle")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "NoSuchBucket" in lines[0] and "check the bucket" in lines[0]

@@ -44,9 +44,13 @@ def emit(rows: Sequence[Mapping[Any, Any]], as_json: bool, columns: Sequence[str
 
 
 def _json_value(value: Any) -> Any:
-    """NaN (a missing number in pandas) becomes null: JSON has no NaN."""
+    """NaN (a missing number in pandas) becomes null, at any depth: JSON has no NaN."""
     if isinstance(value, float) and math.isnan(value):
         return None
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
     if hasattr(value, "item") and callable(value.item):  # numpy scalars
         return _json_value(value.item())
     return value

@@ -101,7 +101,7 @@ def score_command(
         "images_per_second": round(result.images_per_second, 2),
     }
     if as_json:
-        click.echo(json.dumps([row], indent=1))
+        emit([row], True, [])
         return
     click.echo(
         f"{row['images']} images in the table: {result.scored} scored now "
@@ -284,7 +284,7 @@ def personalize_command(
         "agreement_after": round(taste.agreement_after, 4),
     }
     if as_json:
-        click.echo(json.dumps([row], indent=1))
+        emit([row], True, [])
         return
     click.echo(
         f"run {taste.name} ({taste.run_dir}): agreement with {labeler} on "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -91,7 +90,7 @@ def train_command(scores: Path | None, name: str | None, as_json: bool, **option
             "skipped": len(result.skipped),
             "metrics": {r["metric"]: r for r in _metric_rows(result.metrics)},
         }
-        click.echo(json.dumps([row], indent=1))
+        emit([row], True, [])
         return
     click.echo(f"run {result.name}: {result.run_dir}")
     emit(_metric_rows(result.metrics), False, METRIC_COLUMNS)

@@ -39,6 +39,14 @@ from ranking.planning import DesignSpec
 @click.option("--workers", default=30, show_default=True, type=click.IntRange(1))
 @click.option("--spammers", default=0.2, show_default=True, type=click.FloatRange(0, 1))
 @click.option("--seeds", default=3, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--trusted",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0, 1, min_open=True),
+    help="Active designs offer each batch after the first to this share of the crowd, the "
+    "most reliable so far (as `hits plan --trusted`).",
+)
 @json_option
 def plan_command(
     designs: tuple[str, ...],
@@ -51,6 +59,7 @@ def plan_command(
     workers: int,
     spammers: float,
     seeds: int,
+    trusted: float,
     as_json: bool,
 ) -> None:
     """Simulate designs against budgets: Kendall's tau for the money (table and chart)."""
@@ -63,6 +72,7 @@ def plan_command(
             reward=Decimal(reward),
             gold_rate=gold_rate,
             screens_per_hit=ws.settings.hits.screens_per_hit,
+            trusted=trusted if d.endswith("-active") else 1.0,
         )
         for d in designs
     ]

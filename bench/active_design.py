@@ -7,6 +7,7 @@ active 4-up at a range of appearances, and prints Kendall's tau with the truth f
 
     .venv/bin/python -m bench.active_design --images 1000 --seeds 3 --assignments 3
     .venv/bin/python -m bench.active_design --images 1000 --seeds 3 --screen-model
+    .venv/bin/python -m bench.active_design --images 1000 --seeds 3 --screen-model --trusted 0.5
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def measure(
             seed,
             rounds=args.rounds,
             screen_model=args.screen_model,
+            alpha=args.alpha,
+            trusted=args.trusted if active else 1.0,
         )
         taus.append(out["tau"])
     return float(np.mean(taus)), float(np.std(taus, ddof=1)) if len(taus) > 1 else 0.0
@@ -63,6 +66,13 @@ def main() -> None:
         "--screen-model",
         action="store_true",
         help="fit 4-up answers as screens with worker discrimination (ranking.fourup)",
+    )
+    parser.add_argument("--alpha", type=float, default=1.0, help="prior precision of the fits")
+    parser.add_argument(
+        "--trusted",
+        type=float,
+        default=1.0,
+        help="share of the crowd each active round after the first is offered to",
     )
     args = parser.parse_args()
 
@@ -84,7 +94,8 @@ def main() -> None:
     fitted = "screens" if args.screen_model else "pairs"
     print(
         f"{args.images} images, {args.assignments} assignments per screen, {args.seeds} seeds, "
-        f"active in {args.rounds} rounds, 4-up fitted as {fitted}"
+        f"active in {args.rounds} rounds offered to {args.trusted:.0%} of the crowd, "
+        f"4-up fitted as {fitted}"
     )
     reference = run("pairwise", args.reference, False)
     reached = None

@@ -24,6 +24,8 @@ from ranking.crowd import WorkerModel, simulate_votes
 from ranking.design import SCREEN_SIZE, Design, hits_needed, plan_screens, screens_needed
 from ranking.fees import BatchCost, batch_cost, money
 from ranking.fourup import FourUp, answers_from_votes
+from ranking.reliability import CrowdBT
+from ranking.routing import trusted_workers
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -71,6 +73,10 @@ class DesignSpec:
         Batches of an active design.
     masters : bool
         Whether the HITs require Masters (a higher fee).
+    trusted : float
+        Share of the crowd each batch after the first is offered to: the most reliable
+        workers by the fit so far (:func:`ranking.routing.trusted_workers`); 1 offers every
+        batch to everyone.
     name : str
         What plots and tables call the design; by default one made from the fields above.
     """
@@ -83,14 +89,20 @@ class DesignSpec:
     gold_rate: float = 0.2
     rounds: int = 4
     masters: bool = False
+    trusted: float = 1.0
     name: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.trusted <= 1:
+            raise ValueError(f"trusted is a share in (0, 1], not {self.trusted}")
 
     @property
     def label(self) -> str:
         if self.name:
             return self.name
         mode = "active" if self.active else "random"
-        return f"{self.design} {mode}, {self.assignments} per HIT, ${self.reward}"
+        routed = f", trusted {self.trusted:.0%}" if self.trusted < 1 and self.active else ""
+        return f"{self.design} {mode}{routed}, {self.assignments} per HIT, ${self.reward}"
 
     def round_screens(self, n_images: int, appearances: int) -> list[int]:
         """Screens in each batch for ``appearances`` per image."""
@@ -128,7 +140,8 @@ def _run(
     rng = np.random.default_rng(seed)
     kind = KIND[spec.design]
     batches: list[pd.DataFrame] = []
-    fit: BradleyTerry | FourUp | None = None
+    fit: BradleyTerry | CrowdBT | FourUp | None = None
+    offered = dict(crowd)
     shown = 0
     for n_screens in spec.round_screens(len(images), appearances):
         plan_seed, crowd_seed = (int(x) for x in rng.integers(2**31, size=2))
@@ -138,19 +151,13 @@ def _run(
             screens = plan_screens(
                 images, spec.design, n_screens, plan_seed, fit.scores_, fit.se_, active=True
             )
-        batch = simulate_votes(truth, dict(crowd), screens, kind, spec.assignments, crowd_seed)
+        batch = simulate_votes(truth, offered, screens, kind, spec.assignments, crowd_seed)
         batches.append(batch.assign(screen=batch["screen"] + shown))
         shown += n_screens
-        table = pd.concat(batches, ignore_index=True)
-        with warnings.catch_warnings():
-            # Sparse early rounds and spammers leave images apart from the rest; the rank
-            # correlation below already pays for that, so the fit's warning is noise here.
-            warnings.filterwarnings("ignore", "the comparison graph has")
-            warnings.filterwarnings("ignore", "the images fall into")
-            if screen_model and spec.design == "fourup":
-                fit = FourUp(alpha=alpha).fit(answers_from_votes(table), images)
-            else:
-                fit = BradleyTerry(alpha=alpha).fit(table, images)
+        fit = _fit(pd.concat(batches, ignore_index=True), images, spec, alpha, screen_model)
+        if spec.trusted < 1 and not isinstance(fit, BradleyTerry):
+            chosen = trusted_workers(fit.discrimination_, spec.trusted, spec.assignments)
+            offered = {w: crowd[w] for w in chosen if w in crowd}
     votes = sum(len(b) for b in batches)
     tau = math.nan
     if fit is not None:
@@ -174,6 +181,27 @@ def _run(
     }
 
 
+def _fit(
+    table: pd.DataFrame,
+    images: list[str],
+    spec: DesignSpec,
+    alpha: float,
+    screen_model: bool,
+) -> BradleyTerry | CrowdBT | FourUp:
+    """The fit an active round plans from: 4-up answers as screens when asked, Crowd-BT when
+    workers are to be chosen by reliability, else plain Bradley-Terry."""
+    with warnings.catch_warnings():
+        # Sparse early rounds and spammers leave images apart from the rest; the rank
+        # correlation already pays for that, so the fit's warning is noise here.
+        warnings.filterwarnings("ignore", "the comparison graph has")
+        warnings.filterwarnings("ignore", "the images fall into")
+        if screen_model and spec.design == "fourup":
+            return FourUp(alpha=alpha).fit(answers_from_votes(table), images)
+        if spec.trusted < 1:
+            return CrowdBT(alpha=alpha).fit(table, items=images)
+        return BradleyTerry(alpha=alpha).fit(table, images)
+
+
 def simulate_design(
     truth: pd.Series,
     design: Design,
@@ -190,6 +218,7 @@ def simulate_design(
     masters: bool = False,
     alpha: float = 1.0,
     screen_model: bool = False,
+    trusted: float = 1.0,
 ) -> dict[str, Any]:
     """Simulate one design on a crowd and measure its ranking.
 
@@ -199,6 +228,7 @@ def simulate_design(
         True scores. With a replay crowd, pass the scores of a fit of all recorded votes: the
         rank correlation then measures agreement with the full replay.
     design, appearances, assignments, gold_rate, active, reward, screens_per_hit, rounds, masters
+    trusted
         The design, see :class:`DesignSpec`; ``appearances`` per image in all rounds together.
     crowd : mapping of worker id to WorkerModel
         Who answers.
@@ -208,6 +238,9 @@ def simulate_design(
         Prior precision of the Bradley-Terry fits. The default, a standard normal prior, keeps
         the early rounds' scores from running away on images that won or lost every
         comparison, which would make an active design's draws no better than random ones.
+    screen_model : bool
+        Fit 4-up answers as whole screens (:class:`ranking.fourup.FourUp`) rather than as the
+        pairs broken out of them.
 
     Returns
     -------
@@ -215,8 +248,8 @@ def simulate_design(
         ``design, active, appearances, assignments, rounds, screens, hits, votes`` (pairwise
         votes, 4-up answers broken into wins), ``rewards, fees, cost`` (Decimal dollars) and
         ``tau``, Kendall's rank correlation of the fitted scores with the truth. Gold screens
-        are paid for but not simulated: they guard against spammers, which this plain
-        Bradley-Terry fit does not model.
+        are paid for but not simulated: they guard against spammers, which the plain
+        Bradley-Terry fit (the default without ``trusted``) does not model.
     """
     spec = DesignSpec(
         design=design,
@@ -227,6 +260,7 @@ def simulate_design(
         gold_rate=gold_rate,
         rounds=rounds,
         masters=masters,
+        trusted=trusted,
     )
     return _run(spec, truth, appearances, crowd, seed, alpha, screen_model)
 

@@ -128,6 +128,30 @@ class TestSimulation:
         ]
         assert np.mean(taus[2:]) > np.mean(taus[:2]) + 0.1
 
+    def test_trusted_batches_go_to_the_discriminating_workers(self) -> None:
+        # Half the crowd answers at random; routing later batches away from it ranks better
+        # for the same appearances, and the label says the design routes.
+        truth = truth_of(80)
+        crowd: dict[str, HonestWorker] = {f"good{i}": HonestWorker(2.0) for i in range(6)}
+        crowd |= {f"noise{i}": HonestWorker(0.0) for i in range(6)}
+
+        def tau(trusted: float, seed: int) -> float:
+            out = simulate_design(
+                truth, "fourup", 8, 2, 0.2, True, 0.1, 10, crowd, seed,
+                screen_model=True, trusted=trusted, rounds=4,
+            )  # fmt: skip
+            return float(out["tau"])
+
+        everyone = np.mean([tau(1.0, s) for s in range(2)])
+        trusted = np.mean([tau(0.5, s) for s in range(2)])
+        assert trusted > everyone + 0.02, (trusted, everyone)
+        assert "trusted 50%" in DesignSpec("fourup", active=True, trusted=0.5).label
+
+    @pytest.mark.parametrize("share", [0.0, 1.2])
+    def test_trusted_is_a_share(self, share: float) -> None:
+        with pytest.raises(ValueError, match="trusted"):
+            DesignSpec("fourup", active=True, trusted=share)
+
     def test_plan_budget_spends_within_budget(self) -> None:
         truth = truth_of(40)
         crowd = make_crowd(8, spammers=0, seed=2)

@@ -62,6 +62,12 @@ def hits_group() -> None:
 @click.option("--gold-rate", type=click.FloatRange(0, 1, max_open=True), help="[hits] gold_rate")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--active", is_flag=True, help="Compare images of like scores (needs `beauty rank`).")
+@click.option(
+    "--trusted",
+    type=click.FloatRange(0, 1, min_open=True),
+    help="Offer the batch only to this share of the market's workers, the most reliable by "
+    "the last `beauty rank` (e.g. 0.5).",
+)
 @click.option("--masters/--no-masters", default=None, help="Masters workers only ([mturk]).")
 @json_option
 def plan(
@@ -75,6 +81,7 @@ def plan(
     gold_rate: float | None,
     seed: int,
     active: bool,
+    trusted: float | None,
     masters: bool | None,
     as_json: bool,
 ) -> None:
@@ -99,6 +106,7 @@ def plan(
             gold_rate=gold_rate,
             seed=seed,
             active=active,
+            trusted=trusted,
             masters=masters,
         )
     except ValidationError as exc:
@@ -121,6 +129,8 @@ def plan(
             f"(on MTurk ${result.mturk_cost:.2f} with its fee)"
         )
     click.echo(f"  minutes per HIT  {result.minutes_per_hit:.1f} (at {seconds:g} s a screen)")
+    if result.workers is not None:
+        click.echo(f"  offered to       {result.workers} most reliable {result.market} workers")
     click.echo(f"  MTurk page       {result.page_bytes:,} of {MAX_QUESTION_BYTES:,} bytes")
 
 

@@ -31,7 +31,11 @@ from mturk.rank import Method, kendall_vs_truth, rank_workspace
 def rank_command(
     out: Path | None, method: str, top: int, truth: Path | None, as_json: bool
 ) -> None:
-    """Fit Bradley-Terry scores to every vote and write tables/scores.parquet and .csv."""
+    """Fit Bradley-Terry scores to every vote and write tables/scores.parquet and .csv.
+
+    crowdbt and fourup also write each worker's learned reliability (tables/reliability.csv),
+    which `beauty hits plan --trusted SHARE` offers the next batch by.
+    """
     ws = workspace()
     result, paths = rank_workspace(ws, out_dir=out, method=cast(Method, method))
     best = result.table.head(top).to_dict("records")

@@ -22,9 +22,11 @@ from infra.settings import Settings
 from infra.workspace import Workspace
 from mturk.content import HitContent, ScreenContent, ScreenKind, hit_content
 from mturk.page import MAX_QUESTION_BYTES, measure_mturk_page
+from mturk.rank import RELIABILITY_TABLE
 from mturk.tokens import new_token
 from ranking.design import SCREEN_SIZE, gold_per_hit, pack_hits, plan_screens, screens_needed
 from ranking.fees import batch_cost
+from ranking.routing import trusted_workers
 
 __all__ = [
     "BatchPlan",
@@ -45,7 +47,8 @@ CENT = Decimal("0.01")
 
 class BatchSpec(BaseModel):
     """What to plan. ``hits`` plans that many HITs; otherwise enough HITs for every image to
-    appear ``appearances`` times (pairs and 4-up alike)."""
+    appear ``appearances`` times (pairs and 4-up alike). ``trusted`` offers the batch only to
+    that share of the market's workers, the most reliable by the last ``beauty rank``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -60,6 +63,7 @@ class BatchSpec(BaseModel):
     seed: int
     active: bool = False
     masters: bool = False
+    trusted: float | None = Field(default=None, gt=0, le=1)
 
     @field_validator("reward")
     @classmethod
@@ -107,7 +111,8 @@ class BatchPlan:
     """A planned batch, with what it costs and how big its largest MTurk page is.
 
     ``cost`` is rewards plus the market's fee for every assignment (no fee on the local
-    market); ``mturk_cost`` is what the same batch costs on MTurk, fee included.
+    market); ``mturk_cost`` is what the same batch costs on MTurk, fee included. ``workers`` is
+    how many workers the batch is offered to, None for everyone.
     """
 
     batch_id: int
@@ -120,6 +125,7 @@ class BatchPlan:
     mturk_cost: Decimal
     minutes_per_hit: float
     page_bytes: int
+    workers: int | None = None
 
 
 @dataclass(frozen=True)
@@ -146,7 +152,8 @@ def plan_batch(ws: Workspace, spec: BatchSpec, *, scores: pd.DataFrame | None = 
     ------
     BeautyError
         Too few images, no gold of the batch's kind while ``gold_rate > 0``, no scores for an
-        active design, or (MTurk market) a HIT page over MTurk's size limit.
+        active design, no learned reliability (or too few workers) for a trusted one, or
+        (MTurk market) a HIT page over MTurk's size limit.
     """
     ledger = ws.ledger
     images = [r[0] for r in ledger.query("SELECT id FROM images WHERE derived_from IS NULL")]
@@ -172,6 +179,7 @@ def plan_batch(ws: Workspace, spec: BatchSpec, *, scores: pd.DataFrame | None = 
     else:
         n_screens = screens_needed(len(images), size, spec.appearances or 0)
     beliefs = _scores(ws, scores) if spec.active else None
+    offered = None if spec.trusted is None else _trusted(ws, spec, spec.trusted)
     screens = plan_screens(
         images,
         spec.design,
@@ -209,7 +217,7 @@ def plan_batch(ws: Workspace, spec: BatchSpec, *, scores: pd.DataFrame | None = 
             f"{page_bytes:,} bytes, over MTurk's {MAX_QUESTION_BYTES:,}: plan fewer screens "
             "per HIT (--screens-per-hit), or serve images from short public URLs"
         )
-    batch_id = _write(ledger, spec, contents, page_bytes)
+    batch_id = _write(ledger, spec, contents, page_bytes, offered)
     cost, mturk_cost = _costs(
         spec.reward, spec.assignments, len(contents), spec.masters, spec.market
     )
@@ -226,6 +234,7 @@ def plan_batch(ws: Workspace, spec: BatchSpec, *, scores: pd.DataFrame | None = 
         mturk_cost=mturk_cost,
         minutes_per_hit=most_screens * ws.settings.hits.seconds_per_screen / 60.0,
         page_bytes=page_bytes,
+        workers=None if offered is None else len(offered),
     )
 
 
@@ -251,7 +260,36 @@ def _scores(ws: Workspace, scores: pd.DataFrame | None) -> pd.DataFrame:
     return scores.set_index("image")[["score", "se"]]
 
 
-def _write(ledger: Ledger, spec: BatchSpec, contents: list[HitContent], page_bytes: int) -> int:
+def _trusted(ws: Workspace, spec: BatchSpec, share: float) -> list[str]:
+    """The batch's market's most reliable workers, by the table ``beauty rank`` wrote."""
+    path = ws.tables_dir / RELIABILITY_TABLE
+    if not path.exists():
+        raise BeautyError(
+            f"a trusted batch needs each worker's learned reliability, and {path} is missing: "
+            "run `beauty rank` (method crowdbt or fourup)"
+        )
+    table = pd.read_csv(path, dtype={"worker": str})
+    if not {"worker", "reliability"} <= set(table.columns):
+        raise BeautyError(f"{path} lacks columns worker, reliability: run `beauty rank` again")
+    known = {
+        r[0] for r in ws.ledger.query("SELECT id FROM workers WHERE market = ?", (spec.market,))
+    }
+    table = table[table["worker"].isin(known)]
+    if len(table) < spec.assignments:
+        raise BeautyError(
+            f"{len(table)} {spec.market} workers have a learned reliability, fewer than the "
+            f"{spec.assignments} assignments a HIT needs: collect a batch open to everyone first"
+        )
+    return trusted_workers(table.set_index("worker")["reliability"], share, spec.assignments)
+
+
+def _write(
+    ledger: Ledger,
+    spec: BatchSpec,
+    contents: list[HitContent],
+    page_bytes: int,
+    offered: list[str] | None,
+) -> int:
     record = spec.model_dump(mode="json") | {"page_bytes": page_bytes}
     with ledger.transaction() as conn:
         batch_id = conn.execute(
@@ -287,6 +325,10 @@ def _write(ledger: Ledger, spec: BatchSpec, contents: list[HitContent], page_byt
                         for k, (token, image) in enumerate(screen.images)
                     ],
                 )
+        conn.executemany(
+            "INSERT INTO batch_workers (batch_id, worker_id) VALUES (?, ?)",
+            [(batch_id, worker) for worker in offered or []],
+        )
     assert batch_id is not None
     return batch_id
 

@@ -25,6 +25,7 @@ from ranking.reliability import CrowdBT
 from ranking.scores import scores_table
 
 Method = Literal["crowdbt", "bt", "fourup"]
+RELIABILITY_TABLE = "reliability.csv"
 
 
 @dataclass
@@ -90,12 +91,20 @@ def fit_scores(ws: Workspace, *, method: Method = "crowdbt") -> Fit:
 def rank_workspace(
     ws: Workspace, *, out_dir: Path | None = None, method: Method = "crowdbt"
 ) -> tuple[Fit, list[Path]]:
-    """Fit scores and write the scores table (``tables/scores.parquet`` and ``.csv``)."""
+    """Fit scores and write the scores table (``tables/scores.parquet`` and ``.csv``).
+
+    Methods that learn each worker's reliability also write it (``tables/reliability.csv``:
+    ``worker, reliability``), which ``beauty hits plan --trusted`` offers batches by.
+    """
     fit = fit_scores(ws, method=method)
     out = out_dir or ws.tables_dir
     paths = [out / "scores.parquet", out / "scores.csv"]
     for path in paths:
         write_table(fit.table, path)
+    if fit.worker_reliability is not None:
+        paths.append(out / RELIABILITY_TABLE)
+        table = fit.worker_reliability.rename("reliability").rename_axis("worker").reset_index()
+        write_table(table, paths[-1])
     return fit, paths
 
 

@@ -89,7 +89,8 @@ class LocalMarket:
         """The labeler's current HIT, or a new one they have not done; None when none is left.
 
         A HIT goes to at most ``assignments`` labelers at once (lapsed hand-outs free their slot)
-        and never twice to the same labeler. Excluded labelers get nothing.
+        and never twice to the same labeler; a batch offered to chosen workers goes to them
+        alone. Excluded labelers get nothing.
         """
         now = self.clock()
         with self.ledger.transaction() as conn:
@@ -120,9 +121,13 @@ class LocalMarket:
             "AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.hit_id = h.id "
             "  AND a.worker_id = ?) "
             "AND taken < b.assignments "
+            # A batch offered to chosen workers goes to them alone.
+            "AND (NOT EXISTS (SELECT 1 FROM batch_workers bw WHERE bw.batch_id = b.id) "
+            "  OR EXISTS (SELECT 1 FROM batch_workers bw WHERE bw.batch_id = b.id "
+            "  AND bw.worker_id = ?)) "
             # Fewest labelers first: every HIT gets one answer before any gets its last.
             "ORDER BY b.id, taken, h.position LIMIT 1",
-            (worker,),
+            (worker, worker),
         ).fetchone()
         if hit is None:
             return None

@@ -204,3 +204,45 @@ def test_an_mturk_batch_whose_page_is_too_large_is_refused_at_plan_time(
         plan(gallery_ws, market="mturk", hits=2)
     assert gallery_ws.ledger.scalar("SELECT COUNT(*) FROM batches") == 0
     assert plan(gallery_ws, market="local", hits=2).page_bytes == 70_000
+
+
+def _reliability(ws: Workspace, markets: dict[str, str], values: dict[str, float]) -> None:
+    """Workers seen on ``markets`` and the reliability table `beauty rank` writes."""
+    with ws.ledger.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO workers (id, market, first_seen) VALUES (?, ?, '2026-01-01')",
+            list(markets.items()),
+        )
+    pd.DataFrame({"worker": list(values), "reliability": list(values.values())}).to_csv(
+        ws.tables_dir / "reliability.csv", index=False
+    )
+
+
+def test_a_trusted_batch_is_offered_to_the_markets_most_reliable_workers(
+    gallery_ws: Workspace,
+) -> None:
+    ws = gallery_ws
+    with pytest.raises(BeautyError, match="beauty rank"):
+        plan(ws, design="fourup", hits=2, gold_rate=0.0, trusted=0.5)
+    _reliability(
+        ws,
+        {"ann": "local", "bob": "local", "cy": "local", "dee": "local", "turker": "mturk"},
+        {"ann": 0.3, "bob": 1.6, "cy": 1.2, "dee": 0.1, "turker": 3.0, "imported": 2.5},
+    )
+    result = plan(ws, design="fourup", hits=2, gold_rate=0.0, assignments=2, trusted=0.5)
+    offered = ws.ledger.query(
+        "SELECT worker_id FROM batch_workers WHERE batch_id = ? ORDER BY worker_id",
+        (result.batch_id,),
+    )
+    assert [r[0] for r in offered] == ["bob", "cy"]  # local workers only, the better half
+    assert result.workers == 2
+    everyone = plan(ws, design="fourup", hits=2, gold_rate=0.0)
+    assert everyone.workers is None
+    assert (
+        ws.ledger.scalar(
+            "SELECT COUNT(*) FROM batch_workers WHERE batch_id = ?", (everyone.batch_id,)
+        )
+        == 0
+    )
+    with pytest.raises(BeautyError, match="fewer than the 5 assignments"):
+        plan(ws, design="fourup", hits=2, gold_rate=0.0, assignments=5, trusted=0.5)

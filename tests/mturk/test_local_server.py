@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from flask.testing import FlaskClient
@@ -17,6 +19,7 @@ from infra.errors import BeautyError
 from infra.ledger import iso
 from infra.workspace import Workspace
 from mturk.answers import HitAnswer
+from mturk.batches import BatchSpec, plan_batch
 from mturk.content import hit_content
 from mturk.local import (
     LocalMarket,
@@ -77,6 +80,23 @@ def test_hand_out_respects_assignments_and_never_repeats_a_hit(ws: Workspace) ->
     assert all(len(set(hits)) == len(hits) for hits in done.values())
     assert sorted(per_hit.values()) == [2, 2, 2]
     assert ws.ledger.scalar("SELECT COUNT(*) FROM assignments WHERE state = 'submitted'") == 6
+
+
+def test_a_trusted_batch_goes_only_to_its_workers(ws: Workspace) -> None:
+    m = market(ws)
+    for worker in ["ann", "bob", "cy", "dee"]:
+        m.sign_in(worker)
+    pd.DataFrame(
+        {"worker": ["ann", "bob", "cy", "dee"], "reliability": [0.2, 1.9, 1.4, 0.0]}
+    ).to_csv(ws.tables_dir / "reliability.csv", index=False)
+    spec = BatchSpec.from_settings(
+        ws.settings, design="pairwise", market="local", hits=2, gold_rate=0.0, assignments=1,
+        reward=Decimal("0.05"), trusted=0.5,
+    )  # fmt: skip
+    plan_batch(ws, spec)
+    assert m.next_hit("ann") is None and m.next_hit("dee") is None
+    got = {w: m.next_hit(w) for w in ["bob", "cy"]}
+    assert all(h is not None for h in got.values())
 
 
 def test_a_labeler_holds_one_hit_at_a_time(ws: Workspace) -> None:

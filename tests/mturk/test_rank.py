@@ -56,6 +56,12 @@ def test_scores_follow_the_truth_and_the_table_keeps_the_contract(campaign: Work
     on_disk = pd.read_parquet(paths[0])
     assert on_disk["image"].tolist() == table["image"].tolist()
     assert paths[1].read_text().splitlines()[0] == ",".join(SCORE_COLUMNS)
+    reliability = pd.read_csv(paths[2])  # what `hits plan --trusted` routes by
+    assert list(reliability.columns) == ["worker", "reliability"]
+    assert fit.worker_reliability is not None
+    assert reliability.set_index("worker")["reliability"].to_dict() == pytest.approx(
+        fit.worker_reliability.to_dict()
+    )
 
 
 def test_learned_accuracy_sets_spammers_apart(campaign: Workspace) -> None:

@@ -2,12 +2,14 @@
 
 Requirements: an approval rate and a count of approved HITs, the locales, optionally Masters
 (whose qualification id differs between sandbox and production), our own exclusion
-qualification (``DoesNotExist``: an excluded worker no longer sees our HITs), and the gold
-qualification test when one was posted.
+qualification (``DoesNotExist``: an excluded worker no longer sees our HITs), the gold
+qualification test when one was posted, and for a batch offered only to chosen workers its own
+qualification (``Exists``: no one else even sees its HITs), granted to each of them first.
 
 Creating a HIT type or a qualification type needs no intent row: MTurk answers an identical
 CreateHITType with the same id, and a qualification name is unique per requester, so a retry
-after a lost answer finds the type by name.
+after a lost answer finds the type by name. Granting a qualification twice is harmless, so a
+retry after a crash simply grants every chosen worker theirs again.
 """
 
 from __future__ import annotations
@@ -21,9 +23,18 @@ from pydantic import BaseModel, ConfigDict
 
 from infra.errors import BeautyError
 from infra.ledger import Ledger, utcnow
+from infra.progress import bar
 from infra.settings import MTurkSettings
 from infra.workspace import Workspace
-from mturk.client import Environment, each, environment_of, error_message, make_client, market_error
+from mturk.client import (
+    Environment,
+    each,
+    environment_of,
+    error_message,
+    make_client,
+    market_error,
+    unanswered,
+)
 from mturk.qualification import QualificationTest
 from mturk.reconcile import namespace
 
@@ -74,8 +85,13 @@ def requirements(
     masters: bool,
     exclusion: str,
     gold: tuple[str, int] | None = None,
+    invited: str | None = None,
 ) -> list[Requirement]:
-    """Who may work on our HITs. ``gold`` is (qualification type id, minimum score)."""
+    """Who may work on our HITs.
+
+    ``gold`` is (qualification type id, minimum score); ``invited`` the qualification type of a
+    batch offered only to the workers holding it.
+    """
     out = [
         Requirement(
             QualificationTypeId=exclusion,
@@ -116,6 +132,14 @@ def requirements(
                 QualificationTypeId=gold[0],
                 Comparator="GreaterThanOrEqualTo",
                 IntegerValues=[gold[1]],
+            )
+        )
+    if invited is not None:
+        out.append(
+            Requirement(
+                QualificationTypeId=invited,
+                Comparator="Exists",
+                ActionsGuarded="DiscoverPreviewAndAccept",
             )
         )
     return out
@@ -160,6 +184,7 @@ def ensure_hit_type(
         masters=batch_masters(batch, settings),
         exclusion=exclusion_qualification(ledger, client, settings, environment),
         gold=gold_qualification(ledger, environment),
+        invited=batch_qualification(ledger, client, batch, environment),
     )
     spec = hit_type_spec(settings, int(batch["reward_cents"]), reqs)
     try:
@@ -219,32 +244,108 @@ def ensure_qualification(
     params: dict[str, Any],
     min_score: int | None = None,
 ) -> str:
-    """A qualification type made once and recorded; a name clash means it exists: find it."""
+    """A qualification type made once per environment and purpose, and recorded."""
     row = ledger.one(
         "SELECT remote_id FROM mturk_qualifications WHERE environment = ? AND purpose = ?",
         (environment, purpose),
     )
     if row is not None:
         return str(row["remote_id"])
-    name = params["Name"]
-    try:
-        type_id = str(
-            client.create_qualification_type(**params)["QualificationType"]["QualificationTypeId"]
-        )
-    except ClientError as exc:
-        if "already" not in error_message(exc).lower():
-            raise market_error(exc, f"create the qualification type {name!r}") from exc
-        type_id = _find_qualification(client, name)
-    except BotoCoreError as exc:
-        raise market_error(exc, f"create the qualification type {name!r}") from exc
+    type_id = _create_qualification(client, params)
     with ledger.transaction() as conn:
         conn.execute(
             "INSERT OR IGNORE INTO mturk_qualifications "
             "(environment, purpose, remote_id, name, min_score, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (environment, purpose, type_id, name, min_score, utcnow()),
+            (environment, purpose, type_id, params["Name"], min_score, utcnow()),
         )
     return type_id
+
+
+def batch_qualification(
+    ledger: Ledger, client: Any, batch: sqlite3.Row, environment: Environment
+) -> str | None:
+    """The qualification type admitting a batch's chosen workers, granted to each of them.
+
+    Returns None for a batch open to every worker. The type is made once per batch and
+    environment; the grants are repeated on every call (the HIT type is created after them).
+
+    Raises
+    ------
+    BeautyError
+        A chosen worker MTurk does not know in this environment, or MTurk failing for good.
+    """
+    workers = [
+        str(r["worker_id"])
+        for r in ledger.query(
+            "SELECT worker_id FROM batch_workers WHERE batch_id = ? ORDER BY worker_id",
+            (batch["id"],),
+        )
+    ]
+    if not workers:
+        return None
+    row = ledger.one(
+        "SELECT remote_id FROM mturk_batch_qualifications WHERE batch_id = ? AND environment = ?",
+        (batch["id"], environment),
+    )
+    if row is not None:
+        type_id = str(row["remote_id"])
+    else:
+        type_id = _create_qualification(
+            client,
+            {
+                "Name": f"Beauty Crowd batch {batch['id']} {namespace(ledger)}",
+                "Description": "You were invited to this batch of photo comparisons for your "
+                "reliable past answers.",
+                "QualificationTypeStatus": "Active",
+            },
+        )
+        with ledger.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO mturk_batch_qualifications "
+                "(batch_id, environment, remote_id, created_at) VALUES (?, ?, ?, ?)",
+                (batch["id"], environment, type_id, utcnow()),
+            )
+    with bar(len(workers), desc="inviting workers", unit="worker") as progress:
+        for worker in workers:
+            _invite(client, type_id, worker, batch, environment)
+            progress.update(1)
+    return type_id
+
+
+def _invite(
+    client: Any, type_id: str, worker: str, batch: sqlite3.Row, environment: Environment
+) -> None:
+    action = f"grant worker {worker} the qualification of batch {batch['id']}"
+    try:
+        client.associate_qualification_with_worker(
+            QualificationTypeId=type_id, WorkerId=worker, IntegerValue=1, SendNotification=False
+        )
+    except ClientError as exc:
+        if unanswered(exc):
+            raise market_error(exc, action) from exc
+        refused = str(market_error(exc, action)).rstrip(".")
+        raise BeautyError(
+            f"{refused}; batch {batch['id']} may list only {environment} MTurk WorkerIds: "
+            f"plan it again without {worker}"
+        ) from exc
+    except BotoCoreError as exc:
+        raise market_error(exc, action) from exc
+
+
+def _create_qualification(client: Any, params: dict[str, Any]) -> str:
+    """Create a qualification type; a name clash means an earlier call made it: find it."""
+    name = params["Name"]
+    try:
+        return str(
+            client.create_qualification_type(**params)["QualificationType"]["QualificationTypeId"]
+        )
+    except ClientError as exc:
+        if "already" not in error_message(exc).lower():
+            raise market_error(exc, f"create the qualification type {name!r}") from exc
+        return _find_qualification(client, name)
+    except BotoCoreError as exc:
+        raise market_error(exc, f"create the qualification type {name!r}") from exc
 
 
 def _find_qualification(client: Any, name: str) -> str:

@@ -3,7 +3,8 @@
 It speaks the JSON protocol (``X-Amz-Target: MTurkRequesterServiceV20170117.<Op>``) on a
 loopback port and keeps HITs, assignments, request tokens, bonuses, qualifications and blocks the
 way MTurk does: a reused ``UniqueRequestToken`` within 24 hours is refused with "already been
-processed", approving twice is refused, a qualification name is unique, lists page by
+processed", approving twice is refused, a qualification name is unique, a worker must hold
+an ``Exists`` qualification and lack a ``DoesNotExist`` one to work, lists page by
 ``NextToken``. Faults are queued per operation:
 
 - ``"lost-before"``: the connection drops before the call is applied;
@@ -275,7 +276,9 @@ class FakeMTurk:
             raise TurkError(f"worker {worker_id} is blocked")
         for req in self.hit_types[hit["HITTypeId"]].get("QualificationRequirements", []):
             has = (req["QualificationTypeId"], worker_id) in self.worker_qualifications
-            if req["Comparator"] == "DoesNotExist" and has:
+            if (req["Comparator"] == "DoesNotExist" and has) or (
+                req["Comparator"] == "Exists" and not has
+            ):
                 raise TurkError(f"worker {worker_id} does not meet the qualification requirements")
 
     def _notify(self, hit: dict[str, Any], assignment_id: str, event: str) -> None:

@@ -98,26 +98,57 @@ def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
         page = preview_hit(ws, first_hit, ws.previews_dir / f"hit-{first_hit}")
         click.echo(f"  open {page} in a browser")
 
-    with step(f"{w}crowd simulate --workers 30 --spammers 0.2 --truth {truth_csv}"):
-        sim = simulate_crowd(ws, 30, 0.2, truth_path=truth_csv, seed=seed)
-        kinds = ", ".join(f"{n} {k}" for k, n in sorted(sim.workers_by_kind.items()))
+    def collect() -> None:
+        """The simulated crowd works the open batches; review decides on what they did."""
+        with step(f"{w}crowd simulate --workers 30 --spammers 0.2 --truth {truth_csv}"):
+            sim = simulate_crowd(ws, 30, 0.2, truth_path=truth_csv, seed=seed)
+            kinds = ", ".join(f"{n} {k}" for k, n in sorted(sim.workers_by_kind.items()))
+            click.echo(
+                f"  {sim.submissions} HITs submitted over {sim.url} in {sim.seconds:.1f} s "
+                f"({kinds})"
+            )
+        with step(f"{w}hits review"):
+            verdicts = review(ws)
+            flagged = {v.worker_id: v for v in verdicts if v.flagged}  # one line per worker
+            click.echo(f"  {len(verdicts)} assignments decided; flagged workers: {len(flagged)}")
+            for worker, v in sorted(flagged.items()):
+                action = v.action + (" + exclude" if v.exclude else "")
+                click.echo(f"    {worker}: {action}: {v.reason}")
+
+    collect()
+    with step(f"{w}rank --truth {truth_csv}"):
+        fit, paths = rank_workspace(ws)
+        first_tau = kendall_vs_truth(ws, fit.table, truth_csv)
         click.echo(
-            f"  {sim.submissions} HITs submitted over {sim.url} in {sim.seconds:.1f} s ({kinds})"
+            f"  {len(fit.table)} images from {fit.votes} votes; "
+            f"Kendall tau vs truth {first_tau:.3f}"
         )
 
-    with step(f"{w}hits review"):
-        verdicts = review(ws)
-        flagged = {v.worker_id: v for v in verdicts if v.flagged}  # one line per worker
-        click.echo(f"  {len(verdicts)} assignments decided; flagged workers: {len(flagged)}")
-        for worker, v in sorted(flagged.items()):
-            action = v.action + (" + exclude" if v.exclude else "")
-            click.echo(f"    {worker}: {action}: {v.reason}")
+    # A second, active batch: 4-up screens of photos with like scores, offered to the half of
+    # the crowd whose answers the fit trusts most.
+    with step(f"{w}hits plan --design fourup --appearances 3 --active --trusted 0.5"):
+        spec = BatchSpec.from_settings(
+            ws.settings,
+            design="fourup",
+            market="local",
+            appearances=3,
+            active=True,
+            trusted=0.5,
+            seed=seed + 1,
+        )
+        plan = plan_batch(ws, spec)
+        click.echo(
+            f"  batch {plan.batch_id}: {plan.hits} HITs, {plan.screens} screens, "
+            f"offered to the {plan.workers} most reliable workers"
+        )
 
+    collect()
     with step(f"{w}rank --truth {truth_csv}"):
         fit, paths = rank_workspace(ws)
         tau = kendall_vs_truth(ws, fit.table, truth_csv)
         click.echo(
-            f"  {len(fit.table)} images from {fit.votes} votes; Kendall tau vs truth {tau:.3f}"
+            f"  {len(fit.table)} images from {fit.votes} votes; Kendall tau vs truth {tau:.3f} "
+            f"(after the first batch {first_tau:.3f})"
         )
         for row in fit.table.head(10).to_dict("records"):
             name = Path(str(row["uri"])).name

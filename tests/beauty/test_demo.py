@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pandas as pd
@@ -33,5 +34,17 @@ def test_quick_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     assert (root / "previews" / "hit-1" / "page.html").exists()
     assert (root / "runs" / "demo" / "model.keras").exists()
     assert "Kendall tau vs truth" in out and "skips" in out
+    # The second batch is active and offered to the most reliable half of the crowd alone.
+    assert f"$ beauty -w {root} hits plan --design fourup --appearances 3 --active --trusted" in out
+    with sqlite3.connect(root / "beauty.db") as db:
+        offered = {r[0] for r in db.execute("SELECT worker_id FROM batch_workers")}
+        worked = {
+            r[0]
+            for r in db.execute(
+                "SELECT DISTINCT a.worker_id FROM assignments a JOIN hits h ON h.id = a.hit_id "
+                "WHERE h.batch_id = 2"
+            )
+        }
+    assert 0 < len(offered) <= 15 and worked and worked <= offered
     album = root / "album"
     assert (album / "contact-sheet.html").exists() and list(album.glob("0001_*.xmp"))

@@ -261,7 +261,8 @@ def _scores(ws: Workspace, scores: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def _trusted(ws: Workspace, spec: BatchSpec, share: float) -> list[str]:
-    """The batch's market's most reliable workers, by the table ``beauty rank`` wrote."""
+    """The most reliable workers of the batch's market not excluded, by the table ``beauty rank``
+    wrote."""
     path = ws.tables_dir / RELIABILITY_TABLE
     if not path.exists():
         raise BeautyError(
@@ -271,8 +272,12 @@ def _trusted(ws: Workspace, spec: BatchSpec, share: float) -> list[str]:
     table = pd.read_csv(path, dtype={"worker": str})
     if not {"worker", "reliability"} <= set(table.columns):
         raise BeautyError(f"{path} lacks columns worker, reliability: run `beauty rank` again")
+    # Excluded workers could not take the batch anyway; they must not use up its places.
     known = {
-        r[0] for r in ws.ledger.query("SELECT id FROM workers WHERE market = ?", (spec.market,))
+        r[0]
+        for r in ws.ledger.query(
+            "SELECT id FROM workers WHERE market = ? AND excluded = 0", (spec.market,)
+        )
     }
     table = table[table["worker"].isin(known)]
     if len(table) < spec.assignments:

@@ -227,14 +227,20 @@ def test_a_trusted_batch_is_offered_to_the_markets_most_reliable_workers(
     _reliability(
         ws,
         {"ann": "local", "bob": "local", "cy": "local", "dee": "local", "turker": "mturk"},
-        {"ann": 0.3, "bob": 1.6, "cy": 1.2, "dee": 0.1, "turker": 3.0, "imported": 2.5},
+        {"ann": 0.3, "bob": 1.6, "cy": 1.2, "dee": 0.1, "turker": 3.0, "imported": 2.5, "ex": 9.0},
     )
+    with ws.ledger.transaction() as conn:
+        conn.execute(
+            "INSERT INTO workers (id, market, first_seen, excluded) "
+            "VALUES ('ex', 'local', '2026-01-01', 1)"
+        )
     result = plan(ws, design="fourup", hits=2, gold_rate=0.0, assignments=2, trusted=0.5)
     offered = ws.ledger.query(
         "SELECT worker_id FROM batch_workers WHERE batch_id = ? ORDER BY worker_id",
         (result.batch_id,),
     )
-    assert [r[0] for r in offered] == ["bob", "cy"]  # local workers only, the better half
+    # Local workers not excluded, the better half of them.
+    assert [r[0] for r in offered] == ["bob", "cy"]
     assert result.workers == 2
     everyone = plan(ws, design="fourup", hits=2, gold_rate=0.0)
     assert everyone.workers is None

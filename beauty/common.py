@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from infra.errors import BeautyError, WorkspaceError
 from infra.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -21,6 +22,25 @@ def workspace() -> Workspace:
     ctx = click.get_current_context()
     root = ctx.find_root().params.get("workspace")
     return Workspace.open(root)
+
+
+def run_context(name: str) -> tuple[Workspace | None, Path]:
+    """The workspace (None outside one) and the run folder ``name`` stands for.
+
+    A folder as given, else one under the workspace (so ``runs/NAME`` works from anywhere with
+    ``--workspace``), else a run's name in the workspace's ``runs/``.
+    """
+    try:
+        ws: Workspace | None = workspace()
+    except WorkspaceError:
+        ws = None
+    candidates = [Path(name)]
+    if ws is not None:
+        candidates += [ws.root / name, ws.runs_dir / name]
+    for folder in candidates:
+        if folder.is_dir():
+            return ws, folder
+    raise BeautyError(f"no run {name}: pass a run's folder, runs/NAME or the name of a run")
 
 
 def json_option(func: F) -> F:

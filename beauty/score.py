@@ -10,9 +10,8 @@ from typing import Any
 import click
 import pandas as pd
 
-from beauty.common import emit, json_option, workspace
-from infra.errors import BeautyError, WorkspaceError
-from infra.workspace import Workspace
+from beauty.common import emit, json_option, run_context
+from infra.errors import BeautyError
 
 model_option = click.option(
     "--model", required=True, help="The run: runs/NAME, or the NAME of a run in the workspace."
@@ -28,20 +27,6 @@ scores_option = click.option(
 gallery_option = click.option(
     "--gallery", help="Folder or s3://bucket/prefix [default: the workspace's images]."
 )
-
-
-def _context(model: str) -> tuple[Workspace | None, Path]:
-    """The workspace (None outside one) and the run folder ``model`` names."""
-    try:
-        ws: Workspace | None = workspace()
-    except WorkspaceError:
-        ws = None
-    folder = Path(model)
-    if folder.is_dir():
-        return ws, folder
-    if ws is not None and (ws.runs_dir / model).is_dir():
-        return ws, ws.runs_dir / model
-    raise BeautyError(f"no run {model}: pass runs/NAME or the name of a run in the workspace")
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -79,7 +64,7 @@ def score_command(
     Streams in batches and resumes: run it again after an interruption, and only the images
     not scored yet are scored. Unreadable images are reported and skipped.
     """
-    ws, run_dir = _context(model)
+    ws, run_dir = run_context(model)
     from training.scoring import score_gallery
 
     result = score_gallery(
@@ -154,7 +139,7 @@ def curate_command(
 
     Uses the gallery's table from `beauty score`; scores the gallery first when it has none.
     """
-    ws, run_dir = _context(model)
+    ws, run_dir = run_context(model)
     from training.curate import curate, parse_top
 
     album = curate(
@@ -210,7 +195,7 @@ def similar_command(
 ) -> None:
     """The K photos of a scored gallery most like IMAGE (an id, URI or file name of the
     gallery, or the path of any photo), by the model's embeddings, with a contact sheet."""
-    ws, run_dir = _context(model)
+    ws, run_dir = run_context(model)
     from training.similar import similar
 
     found = similar(
@@ -256,7 +241,7 @@ def personalize_command(
 ) -> None:
     """Teach a run one person's taste: refit its head on their own comparisons (from
     `beauty label serve`) and write the new run runs/MODEL-LABELER."""
-    ws, run_dir = _context(model)
+    ws, run_dir = run_context(model)
     if ws is None:
         raise BeautyError("personalize works in a workspace: pass --workspace DIR")
     from mturk.votes import labeler_votes
@@ -299,7 +284,7 @@ def personalize_command(
 def export_command(model: str, out: Path) -> None:
     """Write the run as a TensorFlow SavedModel for serving: uint8 (serving_default) or float
     (serving_float) RGB images of any size in; score and embedding out."""
-    _, run_dir = _context(model)
+    _, run_dir = run_context(model)
     from training.serving import export_savedmodel
 
     click.echo(f"SavedModel {export_savedmodel(run_dir, out)}")

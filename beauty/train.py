@@ -8,8 +8,7 @@ from typing import Any
 
 import click
 
-from beauty.common import emit, json_option, workspace
-from infra.errors import BeautyError
+from beauty.common import emit, json_option, run_context, workspace
 
 METRIC_COLUMNS = ["metric", "value", "low", "high"]
 
@@ -114,12 +113,7 @@ def evaluate_command(
     reduction, F2, recall/precision/nDCG at the top 5% and 10%, with bootstrap intervals."""
     from training.evaluate import evaluate
 
-    folder = Path(run)
-    if not folder.is_dir():
-        candidate = workspace().runs_dir / run
-        if not candidate.is_dir():
-            raise BeautyError(f"no run {run}: pass runs/NAME or the name of a run")
-        folder = candidate
+    _, folder = run_context(run)
 
     def progress(line: str) -> None:
         click.echo(line, err=as_json)

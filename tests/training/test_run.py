@@ -121,6 +121,9 @@ def test_train_resumes_after_an_interruption_and_writes_a_complete_run(
     rows = json.loads(out.stdout)
     assert {r["metric"] for r in rows} == set(card.metrics)
     assert rows[0].keys() == {"metric", "value", "low", "high"}
+    # runs/NAME names the workspace's run from any folder, as README's commands write it.
+    out = cli.invoke(_cli(), ["--workspace", str(workspace.root), "evaluate", "runs/tiny"])
+    assert out.exit_code == 0, out.output
 
 
 def test_end_to_end_classifier_without_cache(

@@ -102,7 +102,7 @@ def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
         """The simulated crowd works the open batches; review decides on what they did."""
         with step(f"{w}crowd simulate --workers 30 --spammers 0.2 --truth {truth_csv}"):
             sim = simulate_crowd(ws, 30, 0.2, truth_path=truth_csv, seed=seed)
-            kinds = ", ".join(f"{n} {k}" for k, n in sorted(sim.workers_by_kind.items()))
+            kinds = ", ".join(f"{n} by {k}" for k, n in sorted(sim.submissions_by_kind.items()))
             click.echo(
                 f"  {sim.submissions} HITs submitted over {sim.url} in {sim.seconds:.1f} s "
                 f"({kinds})"

@@ -143,7 +143,8 @@ def list_(batch_id: int | None, as_json: bool) -> None:
     if batch_id is None:
         rows = list_batches(ledger)
         columns = ["id", "market", "design", "state", "hits", "posted", "screens"]
-        columns += ["gold_screens", "assignments", "reward", "cost", "submitted", "created_at"]
+        columns += ["gold_screens", "assignments", "offered_to", "reward", "cost", "submitted"]
+        columns += ["created_at"]
         emit(rows, as_json, columns)
         return
     rows = list_hits(ledger, batch_id)

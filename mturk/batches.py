@@ -347,7 +347,8 @@ def _costs(
 
 
 def list_batches(ledger: Ledger) -> list[dict[str, Any]]:
-    """Every batch with its size, money and progress, oldest first."""
+    """Every batch with its size, money, progress and ``offered_to`` (how many chosen workers
+    it is offered to; None for everyone), oldest first."""
     rows = ledger.query(
         "SELECT b.id, b.market, b.design, b.state, b.screens_per_hit, b.assignments, "
         "b.reward_cents, b.gold_rate, b.settings, b.created_at, "
@@ -360,7 +361,8 @@ def list_batches(ledger: Ledger) -> list[dict[str, Any]]:
         " WHERE h.batch_id = b.id AND s.gold_id IS NOT NULL) AS gold_screens, "
         "(SELECT COUNT(*) FROM assignments a JOIN hits h ON h.id = a.hit_id "
         " WHERE h.batch_id = b.id AND a.state IN ('submitted', 'approved', 'rejected')) "
-        "AS submitted "
+        "AS submitted, "
+        "(SELECT COUNT(*) FROM batch_workers bw WHERE bw.batch_id = b.id) AS offered_to "
         "FROM batches b ORDER BY b.id"
     )
     out = []
@@ -371,6 +373,8 @@ def list_batches(ledger: Ledger) -> list[dict[str, Any]]:
         cost, mturk_cost = _costs(
             reward, record["assignments"], record["hits"], masters, record["market"]
         )
+        # None: open to every worker of the market.
+        record["offered_to"] = record["offered_to"] or None
         out.append(record | {"reward": reward, "cost": cost, "mturk_cost": mturk_cost})
     return out
 

@@ -244,6 +244,8 @@ def test_a_trusted_batch_is_offered_to_the_markets_most_reliable_workers(
     assert result.workers == 2
     everyone = plan(ws, design="fourup", hits=2, gold_rate=0.0)
     assert everyone.workers is None
+    listed = {b["id"]: b["offered_to"] for b in list_batches(ws.ledger)}
+    assert listed == {result.batch_id: 2, everyone.batch_id: None}
     assert (
         ws.ledger.scalar(
             "SELECT COUNT(*) FROM batch_workers WHERE batch_id = ?", (everyone.batch_id,)

@@ -147,6 +147,32 @@ class TestSimulation:
         assert trusted > everyone + 0.02, (trusted, everyone)
         assert "trusted 50%" in DesignSpec("fourup", active=True, trusted=0.5).label
 
+    def test_active_trusted_fourup_at_8_ranks_like_random_pairs_at_20(self) -> None:
+        # The active-batch target: 1,000 images, truth ~ N(0, 1.5^2), 100 honest workers with
+        # s ~ U(0.2, 2), 3 workers a screen. Random pairs at 20 appearances reach about 0.85;
+        # active 4-up at 8, offered to the most reliable 30% after the first round and fitted
+        # as screens, matches them within seed noise (bench/README.md has 5 seeds).
+        truth = truth_of(1000)
+
+        def tau(design: str, appearances: int, active: bool, trusted: float) -> float:
+            return float(
+                np.mean(
+                    [
+                        simulate_design(
+                            truth, design, appearances, 3, 0.2, active, 0.1, 20,
+                            make_crowd(100, spammers=0, seed=s), s, rounds=7, alpha=0.1,
+                            screen_model=True, trusted=trusted,
+                        )["tau"]
+                        for s in range(3)
+                    ]
+                )
+            )  # fmt: skip
+
+        pairs = tau("pairwise", 20, False, 1.0)
+        routed = tau("fourup", 8, True, 0.3)
+        assert routed >= 0.835 and routed >= pairs - 0.01, (routed, pairs)
+        assert routed > tau("fourup", 8, True, 1.0) + 0.02
+
     @pytest.mark.parametrize("share", [0.0, 1.2])
     def test_trusted_is_a_share(self, share: float) -> None:
         with pytest.raises(ValueError, match="trusted"):

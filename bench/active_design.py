@@ -6,8 +6,9 @@ active 4-up at a range of appearances, and prints Kendall's tau with the truth f
 (mean and sd over seeds), then the fewest active 4-up appearances that reach the reference.
 
     .venv/bin/python -m bench.active_design --images 1000 --seeds 3 --assignments 3
-    .venv/bin/python -m bench.active_design --images 1000 --seeds 3 --screen-model
-    .venv/bin/python -m bench.active_design --images 1000 --seeds 3 --screen-model --trusted 0.5
+    .venv/bin/python -m bench.active_design --images 1000 --seeds 3 --method fourup
+    .venv/bin/python -m bench.active_design --images 1000 --seeds 5 --workers 100 \
+        --method fourup --alpha 0.1 --appearances 8 --trusted 0.3
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pandas as pd
 
 from ranking.crowd import make_crowd
 from ranking.design import Design
-from ranking.planning import simulate_design
+from ranking.planning import FitMethod, simulate_design
 
 
 def measure(
@@ -28,6 +29,7 @@ def measure(
     design: Design,
     appearances: int,
     active: bool,
+    method: FitMethod,
     args: argparse.Namespace,
 ) -> tuple[float, float]:
     taus = []
@@ -45,7 +47,7 @@ def measure(
             crowd,
             seed,
             rounds=args.rounds,
-            screen_model=args.screen_model,
+            method=method,
             alpha=args.alpha,
             trusted=args.trusted if active else 1.0,
         )
@@ -62,10 +64,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--reference", type=int, default=20, help="appearances of random pairs")
     parser.add_argument("--appearances", type=int, nargs="+", default=[8, 10, 12, 14, 16])
+    methods = ["bt", "crowdbt", "fourup"]
     parser.add_argument(
-        "--screen-model",
-        action="store_true",
-        help="fit 4-up answers as screens with worker discrimination (ranking.fourup)",
+        "--method",
+        choices=methods,
+        default="bt",
+        help="fit of the 4-up designs (fourup: answers as whole screens, ranking.fourup)",
+    )
+    parser.add_argument(
+        "--reference-method", choices=methods, default="bt", help="fit of the random pairs"
     )
     parser.add_argument("--alpha", type=float, default=1.0, help="prior precision of the fits")
     parser.add_argument(
@@ -83,7 +90,8 @@ def main() -> None:
 
     def run(design: Design, appearances: int, active: bool) -> float:
         start = time.perf_counter()
-        mean, sd = measure(truth, design, appearances, active, args)
+        method = args.method if design == "fourup" else args.reference_method
+        mean, sd = measure(truth, design, appearances, active, method, args)
         mode = "active" if active else "random"
         seconds = time.perf_counter() - start
         print(
@@ -91,11 +99,11 @@ def main() -> None:
         )
         return mean
 
-    fitted = "screens" if args.screen_model else "pairs"
     print(
-        f"{args.images} images, {args.assignments} assignments per screen, {args.seeds} seeds, "
-        f"active in {args.rounds} rounds offered to {args.trusted:.0%} of the crowd, "
-        f"4-up fitted as {fitted}"
+        f"{args.images} images, {args.workers} workers, {args.assignments} assignments per "
+        f"screen, {args.seeds} seeds, active in {args.rounds} rounds offered to "
+        f"{args.trusted:.0%} of the crowd; fits: pairs {args.reference_method}, "
+        f"4-up {args.method}"
     )
     reference = run("pairwise", args.reference, False)
     reached = None

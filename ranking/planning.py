@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 KIND = {"pairwise": "pair", "fourup": "fourup"}
+FitMethod = Literal["bt", "crowdbt", "fourup"]
 
 
 def round_appearances(appearances: int, rounds: int) -> list[int]:
@@ -133,7 +134,7 @@ def _run(
     crowd: Mapping[str, WorkerModel],
     seed: int,
     alpha: float,
-    screen_model: bool = False,
+    method: FitMethod = "bt",
 ) -> dict[str, Any]:
     """Simulate one design once; see :func:`simulate_design`."""
     images = list(truth.index)
@@ -154,7 +155,7 @@ def _run(
         batch = simulate_votes(truth, offered, screens, kind, spec.assignments, crowd_seed)
         batches.append(batch.assign(screen=batch["screen"] + shown))
         shown += n_screens
-        fit = _fit(pd.concat(batches, ignore_index=True), images, spec, alpha, screen_model)
+        fit = _fit(pd.concat(batches, ignore_index=True), images, spec, alpha, method)
         if spec.trusted < 1 and not isinstance(fit, BradleyTerry):
             chosen = trusted_workers(fit.discrimination_, spec.trusted, spec.assignments)
             offered = {w: crowd[w] for w in chosen if w in crowd}
@@ -186,18 +187,22 @@ def _fit(
     images: list[str],
     spec: DesignSpec,
     alpha: float,
-    screen_model: bool,
+    method: FitMethod,
 ) -> BradleyTerry | CrowdBT | FourUp:
-    """The fit an active round plans from: 4-up answers as screens when asked, Crowd-BT when
-    workers are to be chosen by reliability, else plain Bradley-Terry."""
+    """The fit that rounds plan from and the rank correlation is measured on.
+
+    ``fourup`` fits 4-up answers as screens and pairs with Crowd-BT, its pairwise counterpart;
+    routing by reliability (``trusted < 1``) needs a fit that learns it, so there plain ``bt``
+    becomes Crowd-BT too.
+    """
     with warnings.catch_warnings():
         # Sparse early rounds and spammers leave images apart from the rest; the rank
         # correlation already pays for that, so the fit's warning is noise here.
         warnings.filterwarnings("ignore", "the comparison graph has")
         warnings.filterwarnings("ignore", "the images fall into")
-        if screen_model and spec.design == "fourup":
+        if method == "fourup" and spec.design == "fourup":
             return FourUp(alpha=alpha).fit(answers_from_votes(table), images)
-        if spec.trusted < 1:
+        if method != "bt" or spec.trusted < 1:
             return CrowdBT(alpha=alpha).fit(table, items=images)
         return BradleyTerry(alpha=alpha).fit(table, images)
 
@@ -217,7 +222,7 @@ def simulate_design(
     rounds: int = 4,
     masters: bool = False,
     alpha: float = 1.0,
-    screen_model: bool = False,
+    method: FitMethod = "bt",
     trusted: float = 1.0,
 ) -> dict[str, Any]:
     """Simulate one design on a crowd and measure its ranking.
@@ -238,9 +243,11 @@ def simulate_design(
         Prior precision of the Bradley-Terry fits. The default, a standard normal prior, keeps
         the early rounds' scores from running away on images that won or lost every
         comparison, which would make an active design's draws no better than random ones.
-    screen_model : bool
-        Fit 4-up answers as whole screens (:class:`ranking.fourup.FourUp`) rather than as the
-        pairs broken out of them.
+    method : {"bt", "crowdbt", "fourup"}
+        The fit, as ``beauty rank --method``: plain Bradley-Terry, Crowd-BT (per-worker
+        reliability), or 4-up answers as whole screens (:class:`ranking.fourup.FourUp`; pairs
+        then get Crowd-BT). With ``trusted < 1``, ``bt`` becomes Crowd-BT: routing needs the
+        reliability it learns.
 
     Returns
     -------
@@ -249,7 +256,7 @@ def simulate_design(
         votes, 4-up answers broken into wins), ``rewards, fees, cost`` (Decimal dollars) and
         ``tau``, Kendall's rank correlation of the fitted scores with the truth. Gold screens
         are paid for but not simulated: they guard against spammers, which the plain
-        Bradley-Terry fit (the default without ``trusted``) does not model.
+        Bradley-Terry fit does not model.
     """
     spec = DesignSpec(
         design=design,
@@ -262,7 +269,7 @@ def simulate_design(
         masters=masters,
         trusted=trusted,
     )
-    return _run(spec, truth, appearances, crowd, seed, alpha, screen_model)
+    return _run(spec, truth, appearances, crowd, seed, alpha, method)
 
 
 def plan_budget(

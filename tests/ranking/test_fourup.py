@@ -126,7 +126,7 @@ def test_simulation_fits_fourup_as_screens_when_asked() -> None:
     crowd = make_crowd(20, 0.0, seed=3)
     gains = [
         simulate_design(
-            truth, "fourup", 8, 3, 0.2, active, 0.1, 20, crowd, seed, rounds=4, screen_model=True
+            truth, "fourup", 8, 3, 0.2, active, 0.1, 20, crowd, seed, rounds=4, method="fourup"
         )["tau"]
         - simulate_design(truth, "fourup", 8, 3, 0.2, active, 0.1, 20, crowd, seed, rounds=4)["tau"]
         for seed in range(2)

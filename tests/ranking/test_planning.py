@@ -9,6 +9,7 @@ from ranking.crowd import HonestWorker, RandomClicker, make_crowd
 from ranking.fees import BatchCost, batch_cost, bonus_fee, mturk_fee
 from ranking.planning import (
     DesignSpec,
+    FitMethod,
     plan_budget,
     plot_plan,
     round_appearances,
@@ -138,7 +139,7 @@ class TestSimulation:
         def tau(trusted: float, seed: int) -> float:
             out = simulate_design(
                 truth, "fourup", 8, 2, 0.2, True, 0.1, 10, crowd, seed,
-                screen_model=True, trusted=trusted, rounds=4,
+                method="fourup", trusted=trusted, rounds=4,
             )  # fmt: skip
             return float(out["tau"])
 
@@ -151,27 +152,30 @@ class TestSimulation:
         # The active-batch target: 1,000 images, truth ~ N(0, 1.5^2), 100 honest workers with
         # s ~ U(0.2, 2), 3 workers a screen. Random pairs at 20 appearances reach about 0.85;
         # active 4-up at 8, offered to the most reliable 30% after the first round and fitted
-        # as screens, matches them within seed noise (bench/README.md has 5 seeds).
+        # as screens, matches them (plain Bradley-Terry) within seed noise (bench/README.md has
+        # 5 seeds).
         truth = truth_of(1000)
 
-        def tau(design: str, appearances: int, active: bool, trusted: float) -> float:
+        def tau(
+            design: str, appearances: int, active: bool, method: FitMethod, trusted: float
+        ) -> float:
             return float(
                 np.mean(
                     [
                         simulate_design(
                             truth, design, appearances, 3, 0.2, active, 0.1, 20,
                             make_crowd(100, spammers=0, seed=s), s, rounds=7, alpha=0.1,
-                            screen_model=True, trusted=trusted,
+                            method=method, trusted=trusted,
                         )["tau"]
                         for s in range(3)
                     ]
                 )
             )  # fmt: skip
 
-        pairs = tau("pairwise", 20, False, 1.0)
-        routed = tau("fourup", 8, True, 0.3)
+        pairs = tau("pairwise", 20, False, "bt", 1.0)
+        routed = tau("fourup", 8, True, "fourup", 0.3)
         assert routed >= 0.835 and routed >= pairs - 0.01, (routed, pairs)
-        assert routed > tau("fourup", 8, True, 1.0) + 0.02
+        assert routed > tau("fourup", 8, True, "fourup", 1.0) + 0.02
 
     @pytest.mark.parametrize("share", [0.0, 1.2])
     def test_trusted_is_a_share(self, share: float) -> None:

@@ -98,8 +98,10 @@ def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
         page = preview_hit(ws, first_hit, ws.previews_dir / f"hit-{first_hit}")
         click.echo(f"  open {page} in a browser")
 
-    def collect() -> None:
-        """The simulated crowd works the open batches; review decides on what they did."""
+    def collect(before: float | None = None) -> tuple[float, Path]:
+        """The simulated crowd works the open batches, review decides on what they did, and
+        rank fits every vote so far; returns Kendall's tau against the hidden truth and the
+        scores table."""
         with step(f"{w}crowd simulate --workers 30 --spammers 0.2 --truth {truth_csv}"):
             sim = simulate_crowd(ws, 30, 0.2, truth_path=truth_csv, seed=seed)
             kinds = ", ".join(f"{n} by {k}" for k, n in sorted(sim.submissions_by_kind.items()))
@@ -114,15 +116,23 @@ def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
             for worker, v in sorted(flagged.items()):
                 action = v.action + (" + exclude" if v.exclude else "")
                 click.echo(f"    {worker}: {action}: {v.reason}")
+        with step(f"{w}rank --truth {truth_csv}"):
+            fit, paths = rank_workspace(ws)
+            tau = kendall_vs_truth(ws, fit.table, truth_csv)
+            earlier = "" if before is None else f" (after the first batch {before:.3f})"
+            click.echo(
+                f"  {len(fit.table)} images from {fit.votes} votes; "
+                f"Kendall tau vs truth {tau:.3f}{earlier}"
+            )
+            for row in fit.table.head(10).to_dict("records"):
+                name = Path(str(row["uri"])).name
+                click.echo(
+                    f"    #{row['rank']:<3} {name}  score {row['score']:+.2f} ± {row['se']:.2f}"
+                )
+            click.echo(f"  written {paths[0]}")
+        return tau, paths[0]
 
-    collect()
-    with step(f"{w}rank --truth {truth_csv}"):
-        fit, paths = rank_workspace(ws)
-        first_tau = kendall_vs_truth(ws, fit.table, truth_csv)
-        click.echo(
-            f"  {len(fit.table)} images from {fit.votes} votes; "
-            f"Kendall tau vs truth {first_tau:.3f}"
-        )
+    first_tau, _ = collect()
 
     # A second, active batch: 4-up screens of photos with like scores, offered to the half of
     # the crowd whose answers the fit trusts most.
@@ -142,18 +152,7 @@ def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
             f"offered to the {plan.workers} most reliable workers"
         )
 
-    collect()
-    with step(f"{w}rank --truth {truth_csv}"):
-        fit, paths = rank_workspace(ws)
-        tau = kendall_vs_truth(ws, fit.table, truth_csv)
-        click.echo(
-            f"  {len(fit.table)} images from {fit.votes} votes; Kendall tau vs truth {tau:.3f} "
-            f"(after the first batch {first_tau:.3f})"
-        )
-        for row in fit.table.head(10).to_dict("records"):
-            name = Path(str(row["uri"])).name
-            click.echo(f"    #{row['rank']:<3} {name}  score {row['score']:+.2f} ± {row['se']:.2f}")
-        click.echo(f"  written {paths[0]}")
+    _, scores_table = collect(first_tau)
 
     with step(f"{w}workers report"):
         qa = worker_report(ws)
@@ -219,7 +218,7 @@ def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
 
     click.secho("\nDone.", bold=True)
     click.echo(f"  workspace   {ws.root}")
-    click.echo(f"  scores      {paths[0]}")
+    click.echo(f"  scores      {scores_table}")
     click.echo(f"  QA report   {qa.html}")
     click.echo(f"  model       {run.run_dir}  (evaluation: {ev.report_path})")
     click.echo(f"  album       {album.sheet_html}")

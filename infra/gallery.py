@@ -164,9 +164,50 @@ def register_derived(
     return info.id
 
 
+def gallery_ids(ledger: Ledger) -> list[str]:
+    """Ids of the gallery proper (the ``gallery_images`` view: no made-gold variants), sorted.
+
+    The one rule for what may be planned on ordinary screens, ranked, trained on or curated.
+    """
+    return [r[0] for r in ledger.query("SELECT id FROM gallery_images ORDER BY id")]
+
+
+def derived_images(ledger: Ledger) -> dict[str, str]:
+    """Made-gold variants: ``{variant id: original id}``. Never ranked, trained on or curated."""
+    rows = ledger.query(
+        "SELECT id, derived_from FROM images WHERE id NOT IN (SELECT id FROM gallery_images)"
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+def image_records(ledger: Ledger, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """``{id: {uri, taken_at, derived_from}}`` for the given ids that are registered."""
+    wanted = sorted(set(ids))
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = ledger.query(
+            f"SELECT id, uri, taken_at, derived_from FROM images WHERE id IN ({marks})", chunk
+        )
+        found.update(
+            {r["id"]: {k: r[k] for k in ("uri", "taken_at", "derived_from")} for r in rows}
+        )
+    return found
+
+
+def derived_uris(ledger: Ledger) -> list[tuple[str, str]]:
+    """``(id, uri)`` for every URI a made-gold variant is known by."""
+    rows = ledger.query(
+        "SELECT u.image_id, u.uri FROM image_uris u "
+        "WHERE u.image_id NOT IN (SELECT id FROM gallery_images)"
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
 def list_images(ledger: Ledger, *, include_derived: bool = True) -> list[dict[str, Any]]:
     """Registered images, oldest first, with every URI each is known by."""
-    where = "" if include_derived else "WHERE i.derived_from IS NULL"
+    where = "" if include_derived else "WHERE i.id IN (SELECT id FROM gallery_images)"
     rows = ledger.query(
         "SELECT i.id, i.uri, i.file_name, i.width, i.height, i.bytes, i.format, i.taken_at, "
         "i.derived_from, i.derivation, i.added_at, "

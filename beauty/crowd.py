@@ -46,7 +46,7 @@ def simulate(
     as_json: bool,
 ) -> None:
     """Let a simulated crowd work every open local HIT through the server's JSON API."""
-    from mturk.simulate import simulate_crowd  # numpy and the crowd models load only here
+    from crowd.local.simulate import simulate_crowd  # numpy and the crowd models load only here
 
     report = simulate_crowd(
         workspace(), workers, spammers, truth_path=truth, replay_path=replay, url=url, seed=seed

@@ -43,13 +43,13 @@ def demo_command(directory: str, count: int, seed: int, quick: bool) -> None:
 
 
 def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
-    from mturk.batches import BatchSpec, list_hits, plan_batch
-    from mturk.gold_items import make_gold
-    from mturk.page import preview_hit
-    from mturk.rank import kendall_vs_truth, rank_workspace
-    from mturk.report import worker_report
-    from mturk.review import review
-    from mturk.simulate import simulate_crowd
+    from crowd.batches import BatchSpec, list_hits, plan_batch
+    from crowd.gold_items import make_gold
+    from crowd.local.simulate import simulate_crowd
+    from crowd.page import preview_hit
+    from crowd.rank import kendall_vs_truth, rank_workspace
+    from crowd.report import worker_report
+    from crowd.review import review
     from training.curate import curate
     from training.evaluate import evaluate
     from training.run import train

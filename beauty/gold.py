@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from beauty.common import workspace
-from mturk.gold_items import add_expert_gold, make_gold
+from crowd.gold_items import add_expert_gold, make_gold
 
 
 @click.group("gold")

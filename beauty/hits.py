@@ -21,9 +21,9 @@ from beauty.market import (
     sync_command,
 )
 from beauty.review import review_command
+from crowd.batches import BatchSpec, list_batches, list_hits, plan_batch
+from crowd.page import MAX_QUESTION_BYTES, preview_hit
 from infra.errors import BeautyError
-from mturk.batches import BatchSpec, list_batches, list_hits, plan_batch
-from mturk.page import MAX_QUESTION_BYTES, preview_hit
 from mturk.qualification import build_qualification, public_image_url
 
 

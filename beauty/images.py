@@ -62,7 +62,7 @@ def push(destination: str) -> None:
 
 def generate_sample(directory: Path, count: int, seed: int) -> pd.DataFrame:
     """The sample gallery with a progress bar; returns its truth table."""
-    from infra.sample import generate_gallery
+    from sample import generate_gallery
 
     progress = bar(count, desc="generating")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from beauty.common import workspace
-from mturk.local import serve
+from crowd.local import serve
 
 
 @click.group("label")

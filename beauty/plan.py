@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from beauty.common import emit, json_option, workspace
-from mturk.budget import plan_campaign
+from crowd.budget import plan_campaign
 from ranking.planning import DesignSpec
 
 

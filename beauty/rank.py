@@ -8,7 +8,7 @@ from typing import cast
 import click
 
 from beauty.common import emit, json_option, workspace
-from mturk.rank import Method, kendall_vs_truth, rank_workspace
+from crowd.rank import Method, kendall_vs_truth, rank_workspace
 
 
 @click.command("rank")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from beauty.common import emit, json_option, workspace
-from mturk.report import worker_report
+from crowd.report import worker_report
 
 COLUMNS = [
     "worker",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from beauty.common import emit, json_option, workspace
-from mturk.review import bonus_dollars, review
+from crowd.review import bonus_dollars, review
 
 
 @click.command("review")

@@ -244,7 +244,7 @@ def personalize_command(
     ws, run_dir = run_context(model)
     if ws is None:
         raise BeautyError("personalize works in a workspace: pass --workspace DIR")
-    from mturk.votes import labeler_votes
+    from crowd.votes import labeler_votes
     from training.personalize import personalize
 
     taste = personalize(

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from beauty.common import workspace
-from mturk import votes
+from crowd import votes
 
 
 @click.group("votes")

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from crowd.batches import BatchSpec, plan_batch
+from crowd.local.simulate import CrowdRun, run_crowd
 from infra import gallery
 from infra.workspace import Workspace
-from mturk.batches import BatchSpec, plan_batch
-from mturk.simulate import CrowdRun, run_crowd
 from ranking.crowd import make_crowd
 
 ASSIGNMENTS = 3

@@ -10,8 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from infra.sample import generate_gallery
-from infra.sample.plate import load_plate
+from sample import generate_gallery
+from sample.plate import load_plate
 
 
 def main() -> None:

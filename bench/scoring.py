@@ -52,7 +52,7 @@ def main() -> None:
 
 
 def throughput(root: Path, args: argparse.Namespace) -> None:
-    from infra.sample import generate_gallery
+    from sample import generate_gallery
     from training.options import parse_size
     from training.serving import ImageStream, load_scoring_model
 

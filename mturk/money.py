@@ -20,13 +20,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
+from crowd.judgments import judgments_table
+from crowd.review import Verdict, record_verdicts
 from infra.errors import BeautyError
 from infra.ledger import Ledger, utcnow
 from infra.workspace import Workspace
 from mturk.client import Clients
-from mturk.judgments import judgments_table
 from mturk.reconcile import action_token, namespace
-from mturk.review import Verdict, record_verdicts
 from mturk.settle import ActionResult, settle_pending
 
 WorkerDecision = Literal["approve", "reject", "exclude", "include", "block"]
@@ -75,7 +75,7 @@ def carry_out(
     ----------
     ws : Workspace
     verdicts : sequence of Verdict
-        From :func:`mturk.review.decide`.
+        From :func:`crowd.review.decide`.
     client : optional
         A boto3 MTurk client (by default one per environment, made from the settings).
     dry_run : bool

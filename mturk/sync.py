@@ -1,7 +1,7 @@
 """Syncing answers from MTurk: every assignment stored exactly once, raw before parsed.
 
 Each assignment is written in one transaction with its raw answer, then parsed by
-:func:`mturk.submissions.store_submission` (idempotent). MTurk keeps every answer, so a crash at
+:func:`crowd.submissions.store_submission` (idempotent). MTurk keeps every answer, so a crash at
 any point costs nothing: the next sync lists the same assignments, skips those stored, and
 parses those stored but not yet parsed. Approvals and rejections made on MTurk itself (the
 auto-approval after AutoApprovalDelay, another tool) are recorded as decisions by ``mturk``.
@@ -16,12 +16,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from crowd.submissions import store_submission
 from infra.ledger import Ledger, iso, utcnow
 from infra.progress import bar
 from infra.workspace import Workspace
 from mturk.client import Clients, Environment, each, market_error
 from mturk.notifications import Drained, delete, drain, queue_url, sqs_client_for
-from mturk.submissions import store_submission
 
 STATUSES = ["Submitted", "Approved", "Rejected"]
 STATE = {"Submitted": "submitted", "Approved": "approved", "Rejected": "rejected"}

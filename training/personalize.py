@@ -78,7 +78,7 @@ def personalize(
         The new run's name; default ``<base run>-<labeler>``.
     votes : DataFrame
         The labeler's comparisons, ``left, right, label`` by image id (for a labeler of the
-        local server: :func:`mturk.votes.labeler_votes`).
+        local server: :func:`crowd.votes.labeler_votes`).
     holdout : float
         Share of the comparisons held out (seeded) to measure agreement.
 

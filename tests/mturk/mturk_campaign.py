@@ -15,12 +15,11 @@ from typing import Any
 import boto3
 import pytest
 
+from crowd.answers import HitAnswer, mturk_answer_xml
+from crowd.content import hit_content
 from infra.workspace import Workspace
-from mturk.answers import HitAnswer, mturk_answer_xml
 from mturk.client import make_client
-from mturk.content import hit_content
-from tests.mturk.fake_mturk import FakeMTurk
-from tests.mturk.market_fixtures import (
+from tests.crowd.market_fixtures import (
     Chooser,
     add_pair_gold,
     answer_json,
@@ -28,6 +27,7 @@ from tests.mturk.market_fixtures import (
     gallery_workspace,
     plan,
 )
+from tests.mturk.fake_mturk import FakeMTurk
 
 BUCKET = "beauty-test-gallery"
 

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 
 import mturk.sync
+from crowd.review import Verdict, decide
 from infra.errors import BeautyError
 from mturk.money import carry_out, decide_worker
 from mturk.post import post_batches
-from mturk.review import Verdict, decide
 from mturk.settle import ActionResult
 from mturk.sync import sync
+from tests.crowd.market_fixtures import gold_chooser
 from tests.mturk.fake_mturk import FakeMTurk, TurkError
-from tests.mturk.market_fixtures import gold_chooser
 from tests.mturk.mturk_campaign import Campaign, Crash, age_actions, dummy_aws, make_campaign
 
 GOOD, BAD = "AGOODWORKER", "ABADWORKER"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from crowd.gold_items import make_gold
 from infra.errors import BeautyError
 from infra.workspace import Workspace
-from mturk.gold_items import make_gold
 from mturk.qualification import (
     ANSWER_KEY_NS,
     QUESTION_FORM_NS,
@@ -20,7 +20,7 @@ from mturk.qualification import (
     validate_question_form,
 )
 from ranking.gold import grade
-from tests.mturk.tiny_gallery import add_photos
+from tests.crowd.tiny_gallery import add_photos
 
 Q = {"q": QUESTION_FORM_NS}
 K = {"k": ANSWER_KEY_NS}

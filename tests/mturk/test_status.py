@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from beauty.cli import cli
+from crowd.review import Verdict
 from infra.ledger import utcnow
 from mturk.manage import delete_hits, expire_hits, notify_workers
 from mturk.money import carry_out
 from mturk.post import post_batches
-from mturk.review import Verdict
 from mturk.status import market_status
 from mturk.sync import sync
 from ranking.fees import bonus_fee, mturk_fee

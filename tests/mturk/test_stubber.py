@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 from botocore.stub import ANY, Stubber
 
+from crowd.review import Verdict
 from mturk.client import make_client
 from mturk.hit_type import APPROVAL_RATE, APPROVED_HITS, LOCALE
 from mturk.money import carry_out
 from mturk.post import post_batches
 from mturk.reconcile import hit_annotation, hit_request_token, namespace
-from mturk.review import Verdict
 from mturk.sync import sync
+from tests.crowd.market_fixtures import gold_chooser
 from tests.mturk.fake_mturk import FakeMTurk
-from tests.mturk.market_fixtures import gold_chooser
 from tests.mturk.mturk_campaign import Campaign, dummy_aws, make_campaign
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)

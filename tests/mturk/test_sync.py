@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 import mturk.sync
+from crowd.submissions import store_submission
 from mturk.post import post_batches
-from mturk.submissions import store_submission
 from mturk.sync import sync
 from tests.mturk.fake_mturk import FakeMTurk
 from tests.mturk.mturk_campaign import Campaign, Crash, dummy_aws, make_campaign

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from crowd.votes import labeler_votes
 from infra import gallery
 from infra.errors import BeautyError
 from infra.workspace import Workspace
-from mturk.votes import labeler_votes
 from training.metrics import spearman
 from training.personalize import personalize
 from training.serving import Scorer
@@ -112,10 +112,10 @@ def test_a_labeler_without_comparisons_is_named_with_the_known_ones(
 def test_comparisons_made_on_the_local_server_are_the_labelers(
     tinted: tuple[Workspace, pd.DataFrame], tmp_path: Path
 ) -> None:
-    from mturk.answers import HitAnswer, ScreenAnswer
-    from mturk.batches import BatchSpec, plan_batch
-    from mturk.local.client import MarketClient
-    from mturk.local.server import start_server
+    from crowd.answers import HitAnswer, ScreenAnswer
+    from crowd.batches import BatchSpec, plan_batch
+    from crowd.local.client import MarketClient
+    from crowd.local.server import start_server
 
     source, photos = tinted
     ws = Workspace.init(tmp_path / "ws")

@@ -1,0 +1,63 @@
+"""The local market's JSON API payloads: what the HIT page and the simulated crowd exchange.
+
+``POST /api/session`` takes a :class:`SessionRequest` and sets the session cookie;
+``GET /api/next`` answers a :class:`NextHit` (or 204 when nothing is left);
+``POST /api/submit?assignment=TOKEN`` takes the answer JSON (``crowd.answers.HitAnswer``) and
+answers a :class:`SubmitReply` once the answer is stored. Refusals are ``{"error": "..."}``
+with a 4xx status.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
+
+WorkerName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+class SessionRequest(BaseModel):
+    """A labeler signing in: their name (the worker id) and, where required, the access code."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    worker: WorkerName
+    access_code: str | None = None
+
+    @field_validator("worker")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        if not value.isprintable():
+            raise ValueError("a name must be printable text")
+        return value
+
+
+class ImageRef(BaseModel):
+    token: str
+    url: str
+
+
+class ScreenRef(BaseModel):
+    token: str
+    kind: Literal["pair", "fourup"]
+    images: list[ImageRef]
+
+
+class NextHit(BaseModel):
+    """A HIT handed to the labeler: submit its answer to ``submit_url`` before ``deadline``."""
+
+    assignment: str
+    hit: str
+    deadline: str
+    submit_url: str
+    screens: list[ScreenRef]
+
+
+class SubmitReply(BaseModel):
+    """A stored submission; ``ok`` is false when the answer was kept but could not be read
+    (``error`` says why). ``next`` is the page to go to."""
+
+    ok: bool
+    error: str | None = None
+    gold_made: int = 0
+    next: str

@@ -1,0 +1,282 @@
+"""The HIT page: one template for MTurk, the local labeling server and offline previews.
+
+The page shows one screen at a time and keeps every answer in the browser until the worker
+submits: on MTurk as one hidden form field per screen posted to ``externalSubmit``, locally as
+the same answer in JSON posted to the server. Screens, images and the HIT are named only by
+opaque tokens, and gold screens are rendered exactly like the others.
+
+MTurk caps a question at 65,535 bytes. Presigned S3 URLs signed with temporary credentials run
+to about 1.5 KB each, most of it query parameters every URL shares (credential, date, security
+token); the page carries those once and each image's own part (its path and signature) once.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+
+from crowd.answers import HIT_FIELD, MAX_SECONDS
+from crowd.content import HitContent, hit_content
+from infra.errors import BeautyError
+from infra.images import EXTENSIONS
+from infra.progress import bar
+from infra.sources import read_bytes
+from infra.workspace import Workspace
+
+Mode = Literal["mturk", "local", "preview"]
+SANDBOX_SUBMIT_URL = "https://workersandbox.mturk.com/mturk/externalSubmit"
+LIVE_SUBMIT_URL = "https://www.mturk.com/mturk/externalSubmit"
+PREVIEW_ASSIGNMENT = "ASSIGNMENT_ID_NOT_AVAILABLE"  # what MTurk passes before a worker accepts
+MAX_QUESTION_BYTES = 65_535
+HTML_QUESTION_NS = (
+    "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2011-11-11/HTMLQuestion.xsd"
+)
+DEFAULT_INSTRUCTIONS = (
+    "These are photos of one city skyline, taken at different times. Judge each as a photo: "
+    "light, sharpness, colour, and whether the view is worth showing."
+)
+SLOTS = 4
+# A presigned URL signed with temporary credentials: the session token makes most of its length.
+SAMPLE_SESSION_TOKEN_CHARS = 1150
+SAMPLE_BUCKET = "beauty-crowd-gallery"
+
+
+class PageTooLarge(BeautyError):
+    """A HIT page over MTurk's question size limit."""
+
+
+def render_hit_page(
+    content: HitContent,
+    *,
+    mode: Mode,
+    image_url: Callable[[str], str],
+    submit_url: str = "",
+    assignment_id: str | None = None,
+    instructions: str | None = None,
+    no_preference: bool = True,
+    next_url: str | None = None,
+) -> str:
+    """Render one HIT's page.
+
+    Parameters
+    ----------
+    content : HitContent
+        What the HIT shows (:func:`crowd.content.hit_content`).
+    mode : {"mturk", "local", "preview"}
+        ``mturk``: a form posted to ``submit_url`` (MTurk's externalSubmit, see
+        :data:`SANDBOX_SUBMIT_URL` and :data:`LIVE_SUBMIT_URL`) with the assignment id, which
+        the page also reads from its own URL as MTurk passes it; while that id is
+        :data:`PREVIEW_ASSIGNMENT` there is no submit button. ``local``: the page POSTs the
+        answer as JSON (:class:`crowd.answers.HitAnswer`) to ``submit_url``, then goes to the
+        ``next`` URL of the JSON reply, else ``next_url``, else reloads; an error reply
+        ``{"error": "..."}`` is shown and the answer kept for another try. ``preview``: no
+        submit; the last step shows the answer that would be sent.
+    image_url : callable
+        Image token -> URL the browser loads it from.
+    submit_url : str
+        Where the answer goes (``mturk`` and ``local``).
+    assignment_id : str, optional
+        The assignment's id, where known when rendering.
+    instructions : str, optional
+        Replaces the default first line of the instructions (plain text).
+    no_preference : bool
+        Offer "No preference" on pairs.
+    next_url : str, optional
+        Local mode: where to go after a successful submit.
+    """
+    urls = {token: image_url(token) for s in content.screens for token, _ in s.images}
+    unique = list(dict.fromkeys(urls.values()))
+    index = {u: i for i, u in enumerate(unique)}
+    base, query, entries = compact_urls(unique)
+    preview = assignment_id == PREVIEW_ASSIGNMENT
+    data = {
+        "mode": mode,
+        "hit": content.hit_token,
+        "base": base,
+        "query": query,
+        "urls": entries,
+        "screens": [
+            {
+                "token": s.token,
+                "kind": s.kind,
+                "images": [[token, index[urls[token]]] for token, _ in s.images],
+            }
+            for s in content.screens
+        ],
+        "no_preference": no_preference,
+        "max_seconds": MAX_SECONDS,
+        "submit_url": submit_url,
+        "next_url": next_url,
+        "preview_assignment": PREVIEW_ASSIGNMENT,
+    }
+    labels = {"mturk": None if preview else "Submit", "local": "Submit", "preview": "Show answer"}
+    return _template().render(
+        data=data,
+        instructions=instructions or DEFAULT_INSTRUCTIONS,
+        kinds={s.kind for s in content.screens},
+        no_preference=no_preference,
+        submit_url=submit_url if mode == "mturk" else "",
+        assignment_id=assignment_id or "",
+        hit_field=HIT_FIELD,
+        hit_token=content.hit_token,
+        screen_tokens=[s.token for s in content.screens],
+        slots=SLOTS,
+        submit_label=labels[mode],
+    )
+
+
+def compact_urls(urls: list[str]) -> tuple[str, list[str | int] | None, list[list[str]]]:
+    """Factor what a page's image URLs share, so that each part travels once.
+
+    Returns ``(base, query, entries)``. Every URL is ``base + entry[0]``, followed, when
+    ``query`` is not None, by ``"?"`` and the query parameters in their original order: a
+    string in ``query`` is a parameter all URLs share, a ``0`` takes the URL's next own part
+    from ``entry[1:]``. URLs come back byte for byte.
+    """
+    split = [u.partition("?") for u in urls]
+    prefix = _common_folder([b for b, _, _ in split])
+    parts = [q.split("&") for _, sep, q in split if sep]
+    if not urls or len(parts) != len(urls) or len({len(p) for p in parts}) != 1:
+        return prefix, None, [[u[len(prefix) :]] for u in urls]
+    query: list[str | int] = [p[0] if len(set(p)) == 1 else 0 for p in zip(*parts, strict=True)]
+    entries = [
+        [b[len(prefix) :], *(x for x, q in zip(own, query, strict=True) if q == 0)]
+        for (b, _, _), own in zip(split, parts, strict=True)
+    ]
+    return prefix, query, entries
+
+
+def _common_folder(bases: list[str]) -> str:
+    """The longest prefix ending in "/" that every base starts with."""
+    prefix = bases[0][: bases[0].rfind("/") + 1] if bases else ""
+    while not all(b.startswith(prefix) for b in bases):
+        prefix = prefix[: prefix.rstrip("/").rfind("/") + 1]
+    return prefix
+
+
+def mturk_question_xml(html: str, frame_height: int = 0) -> str:
+    """Wrap a page in MTurk's HTMLQuestion (``frame_height`` 0: the frame fits the page).
+
+    Raises
+    ------
+    PageTooLarge
+        Over MTurk's 65,535 bytes.
+    """
+    xml = _question_xml(html, frame_height)
+    size = len(xml.encode("utf-8"))
+    if size > MAX_QUESTION_BYTES:
+        raise PageTooLarge(
+            f"HIT page of {size:,} bytes is over MTurk's {MAX_QUESTION_BYTES:,}: plan fewer "
+            "screens per HIT, or serve images from short public URLs"
+        )
+    return xml
+
+
+def _question_xml(html: str, frame_height: int) -> str:
+    body = html.replace("]]>", "]]]]><![CDATA[>")  # the one sequence CDATA cannot hold
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<HTMLQuestion xmlns="{HTML_QUESTION_NS}"><HTMLContent><![CDATA[\n{body}\n]]>'
+        f"</HTMLContent><FrameHeight>{frame_height}</FrameHeight></HTMLQuestion>"
+    )
+
+
+def measure_mturk_page(content: HitContent) -> int:
+    """Bytes of this HIT's MTurk question with realistic ~1.5 KB presigned image URLs."""
+    ids = content.image_ids()
+    html = render_hit_page(
+        content,
+        mode="mturk",
+        image_url=lambda token: sample_image_url(ids[token]),
+        submit_url=LIVE_SUBMIT_URL,
+    )
+    return len(_question_xml(html, 0).encode("utf-8"))
+
+
+def sample_image_url(image_id: str) -> str:
+    """A URL shaped like the ones MTurk pages use: presigned for 7 days with temporary
+    credentials (signed offline with made-up credentials; it opens nothing)."""
+    url: str = _sample_signer().generate_presigned_url(
+        "get_object",
+        Params={"Bucket": SAMPLE_BUCKET, "Key": f"gallery/{image_id}.jpg"},
+        ExpiresIn=7 * 24 * 3600,
+    )
+    return url
+
+
+@cache
+def _sample_signer() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        region_name="us-east-1",
+        config=Config(signature_version="s3v4"),
+        aws_access_key_id="ASIA" + "X" * 16,
+        aws_secret_access_key="x" * 40,
+        aws_session_token="T" * SAMPLE_SESSION_TOKEN_CHARS,
+    )
+
+
+def preview_hit(ws: Workspace, hit_id: int, out_dir: Path) -> Path:
+    """Write ``out_dir/page.html`` and the HIT's images, named by their tokens, to open offline.
+
+    Returns the page's path.
+    """
+    content = hit_content(ws.ledger, hit_id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ids = content.image_ids()
+    rows = {
+        row["id"]: row
+        for row in ws.ledger.query(
+            "SELECT DISTINCT i.id, i.uri, i.format FROM images i "
+            "JOIN screen_images si ON si.image_id = i.id "
+            "JOIN screens s ON s.id = si.screen_id WHERE s.hit_id = ?",
+            (hit_id,),
+        )
+    }
+    names = {token: f"{token}.{EXTENSIONS[rows[image]['format']]}" for token, image in ids.items()}
+    written: dict[str, Path] = {}
+    progress = bar(len(ids), desc="copying")
+    for token, image in ids.items():
+        target = out_dir / names[token]
+        if image in written:
+            shutil.copyfile(written[image], target)
+        else:
+            uri = rows[image]["uri"]
+            try:
+                target.write_bytes(read_bytes(uri))
+            except Exception as exc:  # local and S3 sources fail with their own error types
+                raise BeautyError(
+                    f"image {image}: cannot read {uri} ({exc}); restore the gallery file"
+                ) from None
+            written[image] = target
+        progress.update(1)
+    progress.close()
+    html = render_hit_page(
+        content,
+        mode="preview",
+        image_url=names.__getitem__,
+        no_preference=ws.settings.hits.no_preference,
+    )
+    page = out_dir / "page.html"
+    page.write_text(html, encoding="utf-8")
+    return page
+
+
+@cache
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("crowd", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    return env.get_template("hit.html.j2")

@@ -1,0 +1,184 @@
+"""The worker reliability report for QA: a CSV and one self-contained HTML page with plots.
+
+Per worker: HITs, gold seen, gold accuracy with its Wilson 95% interval, learned reliability (the
+Crowd-BT discrimination), agreement with the consensus, median seconds per screen, position
+bias, 4-up selection rate, and the latest verdict with its reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from crowd.judgments import judgments_table
+from crowd.rank import fit_scores
+from infra.workspace import Workspace
+from ranking.workers import worker_stats
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+@dataclass
+class WorkerReport:
+    table: pd.DataFrame
+    csv: Path
+    html: Path | None
+
+
+def worker_report(ws: Workspace, *, html: bool = True, out_dir: Path | None = None) -> WorkerReport:
+    """Compute the per-worker table and write ``reports/workers.csv`` (and ``workers.html``)."""
+    fit = fit_scores(ws)
+    scores = fit.table.set_index("image")["score"]
+    judgments = judgments_table(ws.ledger)
+    table = worker_stats(judgments, scores)
+    reliability = fit.worker_reliability
+    table["learned_reliability"] = (
+        table["worker"].map(reliability) if reliability is not None else float("nan")
+    )
+    table = table.merge(_verdicts(ws), on="worker", how="left")
+    out = out_dir or ws.reports_dir
+    out.mkdir(parents=True, exist_ok=True)
+    csv = out / "workers.csv"
+    table.to_csv(csv, index=False)
+    page = None
+    if html:
+        page = out / "workers.html"
+        page.write_text(_render(table, fit.table, ws.settings.ranking.tiers), encoding="utf-8")
+    return WorkerReport(table=table, csv=csv, html=page)
+
+
+def _verdicts(ws: Workspace) -> pd.DataFrame:
+    """The latest decision about each worker or one of their assignments."""
+    rows = ws.ledger.query(
+        "SELECT w.id AS worker, w.excluded, "
+        "  (SELECT d.decision || ': ' || d.reason FROM decisions d "
+        "   WHERE (d.subject_kind = 'worker' AND d.subject_id = w.id) OR "
+        "         (d.subject_kind = 'assignment' AND d.subject_id IN "
+        "            (SELECT CAST(a.id AS TEXT) FROM assignments a WHERE a.worker_id = w.id)) "
+        "   ORDER BY d.id DESC LIMIT 1) AS verdict "
+        "FROM workers w"
+    )
+    return pd.DataFrame(
+        [(r["worker"], bool(r["excluded"]), r["verdict"] or "") for r in rows],
+        columns=["worker", "excluded", "verdict"],
+    )
+
+
+def _png(fig: Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _scatter(workers: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str) -> Figure:
+    """One dot per worker; flagged (excluded) workers in red."""
+    from matplotlib.figure import Figure  # matplotlib takes a while to import: only for plots
+
+    fig = Figure(figsize=(5, 4))
+    ax = fig.subplots()
+    colours = ["#c33" if flagged else "#357" for flagged in workers["excluded"].fillna(False)]
+    ax.scatter(workers[x], workers[y], c=colours, alpha=0.75)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{xlabel.capitalize()} vs {ylabel}")
+    return fig
+
+
+def _plots(
+    workers: pd.DataFrame, scores: pd.DataFrame, tiers: list[float]
+) -> list[tuple[str, str]]:
+    plots = [
+        (
+            "Gold accuracy vs learned reliability",
+            _png(
+                _scatter(
+                    workers,
+                    "gold_accuracy",
+                    "learned_reliability",
+                    "gold accuracy",
+                    "learned reliability",
+                )
+            ),
+        ),
+        (
+            "Speed vs agreement",
+            _png(
+                _scatter(
+                    workers,
+                    "median_seconds",
+                    "agreement",
+                    "median seconds per screen",
+                    "agreement with consensus",
+                )
+            ),
+        ),
+    ]
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    ax.hist(scores["score"], bins=40, color="#678")
+    for q in tiers:
+        line = scores["score"].quantile(q / 100)
+        ax.axvline(line, color="#c33", linestyle="--")
+        ax.annotate(f"p{q:g}", (line, ax.get_ylim()[1] * 0.9))
+    ax.set_xlabel("beauty score (BT log-strength)")
+    ax.set_ylabel("images")
+    ax.set_title("Score distribution with tier lines")
+    plots.append(("Score distribution", _png(fig)))
+    return plots
+
+
+def _cell(value: Any, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _rows(workers: pd.DataFrame) -> list[dict[str, str]]:
+    """The page's columns: the ones QA reads first; the CSV keeps every statistic."""
+    rows = []
+    for w in workers.to_dict("records"):
+        gold = "–"
+        if w.get("gold_seen"):
+            gold = (
+                f"{w['gold_passed']}/{w['gold_seen']} = {_cell(w['gold_accuracy'])} "
+                f"[{_cell(w['gold_lower'])}, {_cell(w['gold_upper'])}]"
+            )
+        rows.append(
+            {
+                "worker": str(w["worker"]),
+                "verdict": _cell(w.get("verdict")) or "–",
+                "HITs": _cell(w["hits"]),
+                "gold (Wilson 95%)": gold,
+                "learned reliability": _cell(w.get("learned_reliability")),
+                "agreement": _cell(w["agreement"]),
+                "median s / screen": _cell(w["median_seconds"], 1),
+                "left rate (pairs)": _cell(w["left_rate"]),
+                "kept rate (4-up)": _cell(w["fourup_selection_rate"]),
+                "flagged": "flag" if w.get("excluded") else "",
+            }
+        )
+    return rows
+
+
+def _render(workers: pd.DataFrame, scores: pd.DataFrame, tiers: list[float]) -> str:
+    env = Environment(
+        loader=PackageLoader("crowd", "templates"), autoescape=select_autoescape(["html", "j2"])
+    )
+    ordered = workers.sort_values(["excluded", "gold_accuracy"], ascending=[False, True])
+    rows = _rows(ordered)
+    columns = [c for c in rows[0] if c != "flagged"] if rows else []
+    return env.get_template("workers.html.j2").render(
+        rows=rows, columns=columns, plots=_plots(workers, scores, tiers)
+    )

@@ -1,0 +1,158 @@
+"""Storing a submission: the raw answer first, then judgments or a recorded parse failure.
+
+The raw answer is committed before anything reads it, so a crash, a bug in parsing or a
+forged answer never loses what a worker sent. It is then checked against what that very HIT
+showed: a token from another HIT, an image that was not on the screen, a screen answered
+twice or not at all, two winners of a pair, or impossible seconds fail the whole submission,
+recorded with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+from crowd.answers import AnswerError, HitAnswer, parse_local_answer, parse_mturk_answer
+from crowd.content import HitContent, hit_content
+from infra.errors import BeautyError
+from infra.ledger import Ledger, utcnow
+
+Format = Literal["json", "mturk-xml"]
+PARSERS = {"json": parse_local_answer, "mturk-xml": parse_mturk_answer}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a submission: ``judgments`` stored, or the ``error`` it failed with."""
+
+    assignment_id: int
+    ok: bool
+    error: str | None
+    judgments: int
+
+
+@dataclass(frozen=True)
+class Judgment:
+    """One screen's checked answer, by image id, selected photos in shown order."""
+
+    screen_id: int
+    selected: list[str]
+    seconds: float
+
+
+def store_submission(ledger: Ledger, assignment_id: int, raw: str, fmt: Format) -> Outcome:
+    """Store one assignment's answer and turn it into judgments.
+
+    Idempotent: an assignment whose answer was already parsed (ok or failed) is left as it is
+    and its recorded outcome returned. Where a raw answer is stored but not yet parsed (a
+    crash in between), the stored answer is parsed, not ``raw``.
+
+    Raises
+    ------
+    BeautyError
+        No such assignment.
+    ValueError
+        An unknown format.
+    """
+    if fmt not in PARSERS:
+        raise ValueError(f"unknown answer format {fmt!r}; use one of {sorted(PARSERS)}")
+    row = ledger.one("SELECT parse_state FROM assignments WHERE id = ?", (assignment_id,))
+    if row is None:
+        raise BeautyError(f"no assignment {assignment_id} in the ledger")
+    if row["parse_state"] != "pending":
+        return recorded_outcome(ledger, assignment_id)
+    with ledger.transaction() as conn:
+        conn.execute(
+            "UPDATE assignments SET raw_answer = COALESCE(raw_answer, ?), "
+            "raw_format = COALESCE(raw_format, ?), submitted_at = COALESCE(submitted_at, ?), "
+            "state = CASE WHEN state IN ('handed', 'abandoned') THEN 'submitted' ELSE state END "
+            "WHERE id = ?",
+            (raw, fmt, utcnow(), assignment_id),
+        )
+    stored = ledger.one(
+        "SELECT hit_id, raw_answer, raw_format FROM assignments WHERE id = ?", (assignment_id,)
+    )
+    assert stored is not None
+    error: str | None = None
+    judgments: list[Judgment] = []
+    try:
+        answer = PARSERS[stored["raw_format"]](stored["raw_answer"])
+        judgments = check_answer(answer, hit_content(ledger, stored["hit_id"]))
+    except AnswerError as exc:
+        error = str(exc)
+    with ledger.transaction() as conn:
+        state = conn.execute(
+            "SELECT parse_state FROM assignments WHERE id = ?", (assignment_id,)
+        ).fetchone()[0]
+        if state != "pending":  # parsed meanwhile by another caller
+            return recorded_outcome(ledger, assignment_id)
+        if error is not None:
+            conn.execute(
+                "UPDATE assignments SET parse_state = 'failed', parse_error = ? WHERE id = ?",
+                (error, assignment_id),
+            )
+            return Outcome(assignment_id, False, error, 0)
+        conn.executemany(
+            "INSERT INTO judgments (assignment_id, screen_id, selected, seconds) "
+            "VALUES (?, ?, ?, ?)",
+            [(assignment_id, j.screen_id, json.dumps(j.selected), j.seconds) for j in judgments],
+        )
+        conn.execute(
+            "UPDATE assignments SET parse_state = 'ok', parse_error = NULL WHERE id = ?",
+            (assignment_id,),
+        )
+    return Outcome(assignment_id, True, None, len(judgments))
+
+
+def check_answer(answer: HitAnswer, content: HitContent) -> list[Judgment]:
+    """Check an answer against what its HIT showed; the judgments, in shown screen order.
+
+    Raises
+    ------
+    AnswerError
+        The first problem found.
+    """
+    if answer.hit != content.hit_token:
+        raise AnswerError(f"answer names HIT {answer.hit}, but was submitted for another HIT")
+    by_token = {s.token: s for s in content.screens}
+    given: dict[str, list[str]] = {}
+    seconds: dict[str, float] = {}
+    for part in answer.screens:
+        screen = by_token.get(part.screen)
+        if screen is None:
+            raise AnswerError(f"screen {part.screen} was not shown in this HIT")
+        if part.screen in given:
+            raise AnswerError(f"screen {part.screen} answered twice")
+        shown = [token for token, _ in screen.images]
+        for token in part.selected:
+            if token not in shown:
+                raise AnswerError(f"screen {part.screen}: image {token} was not on that screen")
+        if len(set(part.selected)) != len(part.selected):
+            raise AnswerError(f"screen {part.screen}: an image selected twice")
+        if screen.kind == "pair" and len(part.selected) > 1:
+            raise AnswerError(f"screen {part.screen}: a pair has one winner, got two")
+        given[part.screen] = part.selected
+        seconds[part.screen] = part.seconds
+    missing = [s.token for s in content.screens if s.token not in given]
+    if missing:
+        raise AnswerError(f"{len(missing)} screen(s) unanswered, e.g. {missing[0]}")
+    judgments = []
+    for screen in content.screens:
+        chosen = set(given[screen.token])
+        selected = [image for token, image in screen.images if token in chosen]
+        judgments.append(Judgment(screen.screen_id, selected, seconds[screen.token]))
+    return judgments
+
+
+def recorded_outcome(ledger: Ledger, assignment_id: int) -> Outcome:
+    """The outcome already recorded for an assignment."""
+    row = ledger.one(
+        "SELECT parse_state, parse_error, "
+        "(SELECT COUNT(*) FROM judgments j WHERE j.assignment_id = a.id) AS n "
+        "FROM assignments a WHERE id = ?",
+        (assignment_id,),
+    )
+    if row is None:
+        raise BeautyError(f"no assignment {assignment_id} in the ledger")
+    return Outcome(assignment_id, row["parse_state"] == "ok", row["parse_error"], row["n"])

@@ -1,0 +1,68 @@
+"""What simulated and replayed crowds know: a hidden truth, or a campaign's recorded votes.
+
+Both are read from CSV files whose images are named as outside data names them (ledger id, URI or
+an unambiguous file name) and resolved to ledger ids here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from infra.errors import BeautyError
+from infra.gallery import derived_images, resolve_images
+from infra.ledger import Ledger
+
+VARIANT_PENALTY = 3.0  # a made-gold variant's truth is its original's minus this
+
+
+def load_truth(ledger: Ledger, path: Path, required: Iterable[str] = ()) -> dict[str, float]:
+    """Hidden beauty by image id; made-gold variants get their original's minus 3.
+
+    Raises
+    ------
+    BeautyError
+        An unreadable table, or ``required`` images (those a crowd is about to see) it lacks.
+    """
+    table = _read_csv(path, {"image", "beauty"})
+    ids = resolve_images(ledger, table["image"])
+    truth = {ids[str(n)]: float(b) for n, b in zip(table["image"], table["beauty"], strict=True)}
+    for variant, original in derived_images(ledger).items():
+        if original in truth:
+            truth[variant] = truth[original] - VARIANT_PENALTY
+    missing = [image for image in required if image not in truth]
+    if missing:
+        raise BeautyError(
+            f"{path}: no beauty for {len(missing)} image(s) shown in open batches "
+            f"(e.g. {missing[0]}); give a truth table covering the gallery"
+        )
+    return truth
+
+
+def load_votes(ledger: Ledger, path: Path) -> pd.DataFrame:
+    """Recorded votes with their images resolved to ids (``label`` empty for a tie)."""
+    votes = _read_csv(path, {"worker", "left", "right", "label"})
+    label = votes["label"].fillna("").astype(str)
+    names = pd.concat([votes["left"], votes["right"], label[label != ""]]).astype(str)
+    ids = resolve_images(ledger, names)
+    return pd.DataFrame(
+        {
+            "worker": votes["worker"].astype(str),
+            "left": votes["left"].astype(str).map(ids),
+            "right": votes["right"].astype(str).map(ids),
+            "label": label.map(lambda n: ids.get(n, "")),
+        }
+    )
+
+
+def _read_csv(path: Path, columns: set[str]) -> pd.DataFrame:
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as exc:
+        raise BeautyError(f"{path}: cannot read it as CSV ({exc})") from None
+    missing = columns - set(table.columns)
+    if missing:
+        raise BeautyError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    return table

@@ -1,0 +1,126 @@
+"""A labeler in a real browser: headless Chromium signs in, works two HITs, submits.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (``make browser``). Without them the test is
+skipped, except under ``CI=true``, where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crowd.local import start_server
+from infra.workspace import Workspace
+from tests.conftest import browser_paths
+from tests.crowd.market_fixtures import gallery_workspace, plan
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    chromium, driver_path = browser_paths()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,900",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_a_labeler_works_hits_with_keyboard_and_mouse(tmp_path: Path, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ws = gallery_workspace(tmp_path)
+    pairs = plan(ws, hits=1, assignments=1, screens_per_hit=3)
+    fourup = plan(ws, hits=1, assignments=1, screens_per_hit=2, design="fourup")
+    wait = WebDriverWait(browser, 15)
+
+    def progress(text: str) -> None:
+        wait.until(ec.text_to_be_present_in_element((By.ID, "progress"), text))
+
+    def figures() -> list[Any]:
+        return [
+            f for f in browser.find_elements(By.CSS_SELECTOR, "#photos figure") if f.is_displayed()
+        ]
+
+    def press(key: str) -> None:
+        browser.find_element(By.TAG_NAME, "body").send_keys(key)
+
+    with start_server(ws) as server:
+        browser.get(server.url)
+        wait.until(ec.presence_of_element_located((By.ID, "worker"))).send_keys("Ada <b>L</b>")
+        browser.find_element(By.ID, "start").click()
+
+        # Pairs: keyboard picks the second photo, the mouse the first, arrows the first.
+        progress("1 / 3")
+        wait.until(
+            lambda d: all(
+                f.find_element(By.TAG_NAME, "img").get_property("naturalWidth") for f in figures()
+            )
+        )
+        press("2")
+        press(Keys.ENTER)
+        progress("2 / 3")
+        figures()[0].click()
+        browser.find_element(By.ID, "next").click()
+        progress("3 / 3")
+        press(Keys.ARROW_LEFT)
+        browser.save_screenshot(str(tmp_path / "pairs.png"))
+        press(Keys.ENTER)
+
+        # 4-up: keys 1 and 3; then the mouse selects 2, 3 and 4 and unselects 3 again.
+        wait.until(ec.text_to_be_present_in_element((By.ID, "prompt"), "worth keeping"))
+        progress("1 / 2")
+        press("1")
+        press("3")
+        press(Keys.ENTER)
+        progress("2 / 2")
+        for k in (1, 2, 3, 2):
+            figures()[k].click()
+        browser.save_screenshot(str(tmp_path / "fourup.png"))
+        browser.find_element(By.ID, "submit").click()
+
+        wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Nothing left"))
+        browser.save_screenshot(str(tmp_path / "done.png"))
+        assert "Ada <b>L</b>" in browser.find_element(By.TAG_NAME, "h1").text
+
+    assert _selected_positions(ws, pairs) == [[1], [0], [0]]
+    assert _selected_positions(ws, fourup) == [[0, 2], [1, 3]]
+    assert ws.ledger.scalar("SELECT DISTINCT worker_id FROM assignments") == "Ada <b>L</b>"
+    assert (tmp_path / "fourup.png").stat().st_size > 0
+
+
+def _selected_positions(ws: Workspace, batch: int) -> list[list[int]]:
+    """Each judged screen's selected photos by shown position, in screen order."""
+    rows = ws.ledger.query(
+        "SELECT j.selected, (SELECT json_group_array(image_id) FROM (SELECT image_id FROM "
+        "  screen_images si WHERE si.screen_id = s.id ORDER BY si.position)) AS shown "
+        "FROM judgments j JOIN screens s ON s.id = j.screen_id JOIN hits h ON h.id = s.hit_id "
+        "WHERE h.batch_id = ? ORDER BY s.position",
+        (batch,),
+    )
+    out = []
+    for r in rows:
+        shown = json.loads(r["shown"])
+        out.append(sorted(shown.index(i) for i in json.loads(r["selected"])))
+    return out

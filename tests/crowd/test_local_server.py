@@ -1,0 +1,411 @@
+"""The local labeling server: hand-out, lapses, refusals, images, binding, concurrency."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from flask.testing import FlaskClient
+
+from beauty.cli import cli
+from crowd.answers import HitAnswer
+from crowd.batches import BatchSpec, plan_batch
+from crowd.content import hit_content
+from crowd.local import (
+    LocalMarket,
+    MarketClient,
+    MarketError,
+    Refused,
+    check_bind,
+    create_app,
+    market_status,
+    start_server,
+)
+from crowd.local.server import is_loopback
+from infra.errors import BeautyError
+from infra.ledger import iso
+from infra.workspace import Workspace
+from tests.crowd.market_fixtures import FakeClock, answer_json, gallery_workspace, plan
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    return gallery_workspace(tmp_path)
+
+
+def market(ws: Workspace, clock: FakeClock | None = None, expert: bool = False) -> LocalMarket:
+    m = LocalMarket(ws.ledger, ws.settings.mturk.assignment_duration_seconds, expert)
+    if clock is not None:
+        m.clock = clock
+    return m
+
+
+def signed_in(app: Any, worker: str, code: str | None = None) -> FlaskClient:
+    client: FlaskClient = app.test_client()
+    response = client.post("/api/session", json={"worker": worker, "access_code": code})
+    assert response.status_code == 200, response.json
+    return client
+
+
+def submit(client: FlaskClient, nxt: dict[str, Any], ws: Workspace) -> Any:
+    hit = ws.ledger.scalar(
+        "SELECT hit_id FROM assignments WHERE remote_id = ?", (nxt["assignment"],)
+    )
+    return client.post(
+        nxt["submit_url"],
+        data=answer_json(hit_content(ws.ledger, hit)),
+        content_type="application/json",
+    )
+
+
+def test_hand_out_respects_assignments_and_never_repeats_a_hit(ws: Workspace) -> None:
+    plan(ws, hits=3, assignments=2)
+    m = market(ws)
+    done: dict[str, list[int]] = {}
+    for worker in ["w1", "w2", "w3", "w4"]:
+        m.sign_in(worker)
+        done[worker] = []
+        while (handout := m.next_hit(worker)) is not None:
+            assert len(done[worker]) < 3, "more HITs than the batch holds"
+            done[worker].append(handout.content.hit_id)
+            assert m.submit(worker, handout.token, answer_json(handout.content)).ok
+    per_hit = Counter(h for hits in done.values() for h in hits)
+    assert all(len(set(hits)) == len(hits) for hits in done.values())
+    assert sorted(per_hit.values()) == [2, 2, 2]
+    assert ws.ledger.scalar("SELECT COUNT(*) FROM assignments WHERE state = 'submitted'") == 6
+
+
+def test_a_trusted_batch_goes_only_to_its_workers(ws: Workspace) -> None:
+    m = market(ws)
+    for worker in ["ann", "bob", "cy", "dee"]:
+        m.sign_in(worker)
+    pd.DataFrame(
+        {"worker": ["ann", "bob", "cy", "dee"], "reliability": [0.2, 1.9, 1.4, 0.0]}
+    ).to_csv(ws.tables_dir / "reliability.csv", index=False)
+    spec = BatchSpec.from_settings(
+        ws.settings, design="pairwise", market="local", hits=2, gold_rate=0.0, assignments=1,
+        reward=Decimal("0.05"), trusted=0.5,
+    )  # fmt: skip
+    plan_batch(ws, spec)
+    assert m.next_hit("ann") is None and m.next_hit("dee") is None
+    got = {w: m.next_hit(w) for w in ["bob", "cy"]}
+    assert all(h is not None for h in got.values())
+
+
+def test_a_labeler_holds_one_hit_at_a_time(ws: Workspace) -> None:
+    plan(ws, hits=3, assignments=1)
+    m = market(ws)
+    m.sign_in("w1")
+    first, again = m.next_hit("w1"), m.next_hit("w1")
+    assert first is not None and again is not None
+    assert again.token == first.token
+    assert ws.ledger.scalar("SELECT COUNT(*) FROM assignments") == 1
+
+
+def test_abandoned_hand_out_returns_to_the_pool(ws: Workspace) -> None:
+    plan(ws, hits=1, assignments=1)
+    clock = FakeClock()
+    m = market(ws, clock)
+    for w in ("closed-tab", "patient"):
+        m.sign_in(w)
+    lost = m.next_hit("closed-tab")
+    assert lost is not None
+    assert m.next_hit("patient") is None  # the only slot is taken
+    clock.advance(ws.settings.mturk.assignment_duration_seconds + 1)
+    taken = m.next_hit("patient")
+    assert taken is not None and taken.content.hit_id == lost.content.hit_id
+    states = {r[0]: r[1] for r in ws.ledger.query("SELECT worker_id, state FROM assignments")}
+    assert states == {"closed-tab": "abandoned", "patient": "handed"}
+    with pytest.raises(Refused) as late:
+        m.submit("closed-tab", lost.token, answer_json(lost.content))
+    assert late.value.status == 409
+    assert m.submit("patient", taken.token, answer_json(taken.content)).ok
+
+
+def test_a_late_answer_counts_while_its_slot_is_free(ws: Workspace) -> None:
+    plan(ws, hits=1, assignments=1)
+    clock = FakeClock()
+    m = market(ws, clock)
+    m.sign_in("slow")
+    handout = m.next_hit("slow")
+    assert handout is not None
+    clock.advance(ws.settings.mturk.assignment_duration_seconds + 60)
+    assert m.submit("slow", handout.token, answer_json(handout.content)).ok
+    assert ws.ledger.scalar("SELECT state FROM assignments") == "submitted"
+
+
+def test_forged_foreign_and_double_submissions_are_refused(ws: Workspace) -> None:
+    plan(ws, hits=2, assignments=1)
+    app = create_app(ws)
+    alice, mallory = signed_in(app, "alice"), signed_in(app, "mallory")
+    nxt = alice.get("/api/next").json
+    assert nxt is not None
+    assert submit(alice, nxt, ws).status_code == 200
+    kept = ws.ledger.one("SELECT raw_answer, state FROM assignments WHERE worker_id = 'alice'")
+    judgments = ws.ledger.scalar("SELECT COUNT(*) FROM judgments")
+
+    assert submit(alice, nxt, ws).status_code == 409  # double
+    assert submit(mallory, nxt, ws).status_code == 403  # foreign
+    forged = dict(nxt, submit_url="/api/submit?assignment=AAAAAAAAAAAAAAAA")
+    assert submit(alice, forged, ws).status_code == 404
+    anonymous = app.test_client()
+    assert submit(anonymous, nxt, ws).status_code == 401
+    not_json = alice.post(nxt["submit_url"], data="x", content_type="text/plain")
+    assert not_json.status_code == 415
+
+    after = ws.ledger.one("SELECT raw_answer, state FROM assignments WHERE worker_id = 'alice'")
+    assert after is not None and kept is not None and tuple(after) == tuple(kept)
+    assert ws.ledger.scalar("SELECT COUNT(*) FROM judgments") == judgments
+    assert ws.ledger.scalar("SELECT COUNT(*) FROM assignments") == 1
+
+
+def test_an_unreadable_answer_is_stored_with_its_reason(ws: Workspace) -> None:
+    plan(ws, hits=1, assignments=1)
+    app = create_app(ws)
+    client = signed_in(app, "alice")
+    nxt = client.get("/api/next").json
+    assert nxt is not None
+    reply = client.post(nxt["submit_url"], json={"hit": nxt["hit"], "screens": []})
+    assert reply.status_code == 200 and reply.json is not None
+    assert reply.json["ok"] is False and "unanswered" in reply.json["error"]
+    row = ws.ledger.one("SELECT state, parse_state, raw_answer FROM assignments")
+    assert row is not None
+    assert (row["state"], row["parse_state"]) == ("submitted", "failed")
+    assert json.loads(row["raw_answer"])["hit"] == nxt["hit"]
+
+
+def test_images_are_served_by_token_only_to_their_labeler(ws: Workspace) -> None:
+    plan(ws, hits=2, assignments=1)
+    app = create_app(ws)
+    alice, bob = signed_in(app, "alice"), signed_in(app, "bob")
+    nxt = alice.get("/api/next").json
+    assert nxt is not None
+    url = nxt["screens"][0]["images"][0]["url"]
+    token = nxt["screens"][0]["images"][0]["token"]
+    image = ws.ledger.one(
+        "SELECT i.uri FROM screen_images si JOIN images i ON i.id = si.image_id WHERE si.token = ?",
+        (token,),
+    )
+    assert image is not None
+    served = alice.get(url)
+    assert served.status_code == 200 and served.mimetype == "image/jpeg"
+    assert served.data == Path(image["uri"]).read_bytes()
+    assert bob.get(url).status_code == 404  # not a HIT handed to bob
+    assert app.test_client().get(url).status_code == 401
+    for probe in [
+        "/img/../beauty.db",
+        "/img/..%2fbeauty.db",
+        "/img/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "/img/" + str(ws.ledger_path),
+        "/img/",
+        "/img",
+    ]:
+        response = alice.get(probe)
+        assert response.status_code in (401, 404), probe
+        assert b"SQLite" not in response.data
+
+
+def test_binding_beyond_loopback_needs_an_access_code() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4")
+    with pytest.raises(BeautyError, match="--access-code"):
+        check_bind("0.0.0.0", None, expert=False)
+    with pytest.raises(BeautyError, match="--access-code"):
+        check_bind("127.0.0.1", None, expert=True)
+    check_bind("0.0.0.0", "s3cret", expert=False)
+    check_bind("127.0.0.1", None, expert=False)
+
+
+def test_serve_refuses_an_open_bind_in_one_line(ws: Workspace) -> None:
+    result = CliRunner().invoke(
+        cli, ["-w", str(ws.root), "label", "serve", "--host", "0.0.0.0", "--port", "0"]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and "--access-code" in result.stderr
+
+
+def test_sign_in_checks_the_access_code_and_escapes_names(ws: Workspace) -> None:
+    plan(ws, hits=1, assignments=1)
+    app = create_app(ws, access_code="s3cret")
+    client = app.test_client()
+    assert client.post("/api/session", json={"worker": "eve"}).status_code == 403
+    for bad_name in ["  ", "tab\there", "x" * 65]:
+        refused = client.post("/api/session", json={"worker": bad_name, "access_code": "s3cret"})
+        assert refused.status_code == 400, bad_name
+    bad = client.post("/login", data={"worker": "eve", "access_code": "guess"})
+    assert bad.status_code == 403 and b"wrong access code" in bad.data
+    assert client.get("/status").status_code == 302  # progress needs a signed-in labeler
+    name = "<script>alert(1)</script>"
+    ok = client.post("/login", data={"worker": name, "access_code": "s3cret"})
+    assert ok.status_code == 302
+    assert client.get("/hit").status_code == 200
+    page = client.get("/status").data.decode()
+    assert name not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_only_open_local_batches_are_served(ws: Workspace) -> None:
+    plan(ws, hits=2, assignments=1, market="mturk")
+    closed = plan(ws, hits=2, assignments=1)
+    with ws.ledger.transaction() as conn:
+        conn.execute("UPDATE batches SET state = 'closed' WHERE id = ?", (closed,))
+    m = market(ws)
+    m.sign_in("w1")
+    assert m.next_hit("w1") is None
+    open_batch = plan(ws, hits=1, assignments=1)
+    handout = m.next_hit("w1")
+    assert handout is not None
+    batch = ws.ledger.scalar("SELECT batch_id FROM hits WHERE id = ?", (handout.content.hit_id,))
+    assert batch == open_batch
+
+
+def test_expert_answers_become_gold(ws: Workspace) -> None:
+    plan(ws, hits=1, assignments=1, screens_per_hit=3)
+    with pytest.raises(BeautyError):
+        start_server(ws, expert=True)
+    m = market(ws, expert=True)
+    m.sign_in("curator")
+    handout = m.next_hit("curator")
+    assert handout is not None
+    ties = handout.content.screens[0].token
+
+    def choose(screen: Any) -> list[str]:
+        return [] if screen.token == ties else [screen.images[1][0]]
+
+    result = m.submit("curator", handout.token, answer_json(handout.content, choose))
+    assert result.ok and result.gold_made == 2  # "no preference" makes no gold
+    gold = ws.ledger.query("SELECT * FROM gold_items ORDER BY id")
+    shown = {s.token: [i for _, i in s.images] for s in handout.content.screens}
+    expected = [(v[1], v[0]) for k, v in shown.items() if k != ties]
+    got = [(json.loads(g["must_keep"])[0], json.loads(g["must_drop"])[0]) for g in gold]
+    assert sorted(got) == sorted(expected)
+    assert {(g["source"], g["kind"], g["author"]) for g in gold} == {("expert", "pair", "curator")}
+    assert ws.ledger.scalar("SELECT expert FROM workers WHERE id = 'curator'") == 1
+
+
+def test_expert_fourup_keeps_the_selected_and_drops_the_rest(ws: Workspace) -> None:
+    plan(ws, hits=1, assignments=1, screens_per_hit=1, design="fourup")
+    m = market(ws, expert=True)
+    m.sign_in("curator")
+    handout = m.next_hit("curator")
+    assert handout is not None
+    screen = handout.content.screens[0]
+    picked = [screen.images[0], screen.images[2]]
+    result = m.submit(
+        "curator", handout.token, answer_json(handout.content, lambda s: [t for t, _ in picked])
+    )
+    assert result.gold_made == 1
+    gold = ws.ledger.one("SELECT must_keep, must_drop FROM gold_items")
+    assert gold is not None
+    assert json.loads(gold["must_keep"]) == [i for _, i in picked]
+    assert json.loads(gold["must_drop"]) == [screen.images[1][1], screen.images[3][1]]
+
+
+def test_concurrent_labelers_get_exactly_one_assignment_per_submit(ws: Workspace) -> None:
+    plan(ws, hits=30, assignments=2, screens_per_hit=1)
+    accepted: Counter[str] = Counter()
+    errors: list[BaseException] = []
+    with start_server(ws) as server:
+
+        def labeler(name: str) -> None:
+            client = MarketClient(server.url)
+            try:
+                client.sign_in(name)
+                for _ in range(31):
+                    nxt = client.next_hit()
+                    if nxt is None:
+                        return
+                    hit = ws.ledger.scalar("SELECT id FROM hits WHERE token = ?", (nxt.hit,))
+                    raw = answer_json(hit_content(ws.ledger, hit))
+                    client.submit(nxt, HitAnswer.model_validate_json(raw))
+                    accepted[name] += 1
+            except BaseException as exc:  # reported below: a thread must not fail silently
+                errors.append(exc)
+            finally:
+                client.close()
+                ws.ledger.close()
+
+        threads = [threading.Thread(target=labeler, args=(f"w{i}",)) for i in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    assert not errors
+    submitted = ws.ledger.query(
+        "SELECT worker_id, COUNT(*) AS n FROM assignments WHERE state = 'submitted' "
+        "AND parse_state = 'ok' GROUP BY worker_id"
+    )
+    assert {r["worker_id"]: r["n"] for r in submitted} == dict(accepted)
+    assert sum(accepted.values()) == 60
+    assert ws.ledger.scalar("SELECT COUNT(*) FROM judgments") == 60
+    assert (
+        ws.ledger.scalar(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM assignments GROUP BY hit_id, worker_id "
+            "HAVING COUNT(*) > 1)"
+        )
+        == 0
+    )
+
+
+def test_racing_submits_of_one_assignment_store_it_once(ws: Workspace) -> None:
+    plan(ws, hits=1, assignments=1)
+    with start_server(ws) as server:
+        first = MarketClient(server.url)
+        first.sign_in("alice")
+        nxt = first.next_hit()
+        assert nxt is not None
+        content = hit_content(ws.ledger, ws.ledger.scalar("SELECT id FROM hits"))
+        answer = HitAnswer.model_validate_json(answer_json(content))
+        outcomes: list[int] = []
+        barrier = threading.Barrier(10)
+
+        def race() -> None:
+            client = MarketClient(server.url)
+            client.sign_in("alice")  # the same labeler in ten tabs
+            barrier.wait()
+            try:
+                client.submit(nxt, answer)
+                outcomes.append(200)
+            except MarketError as exc:
+                outcomes.append(exc.status)
+            finally:
+                client.close()
+
+        threads = [threading.Thread(target=race) for _ in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        first.close()
+    assert sorted(outcomes) == [200] + [409] * 9
+    assert ws.ledger.scalar("SELECT COUNT(*) FROM judgments") == len(content.screens)
+
+
+def test_status_counts_progress_per_batch_and_labeler(ws: Workspace) -> None:
+    plan(ws, hits=2, assignments=2)
+    clock = FakeClock()
+    app = create_app(ws, clock=clock)
+    alice, bob = signed_in(app, "alice"), signed_in(app, "bob")
+    nxt = alice.get("/api/next").json
+    assert nxt is not None and submit(alice, nxt, ws).status_code == 200
+    assert bob.get("/api/next").status_code == 200
+    clock.advance(ws.settings.mturk.assignment_duration_seconds + 1)  # bob closed the tab
+    status = market_status(ws.ledger, iso(clock()))
+    (batch,) = status.batches
+    assert (batch["wanted"], batch["submitted"], batch["handed"], batch["abandoned"]) == (
+        4,
+        1,
+        0,
+        1,
+    )
+    assert batch["percent"] == 25
+    people = {w["labeler"]: (w["submitted"], w["abandoned"]) for w in status.labelers}
+    assert people == {"alice": (1, 0), "bob": (0, 1)}
+    page = alice.get("/status").data.decode()
+    assert "alice" in page and "bob" in page and "25%" in page

@@ -43,13 +43,14 @@ def demo_command(directory: str, count: int, seed: int, quick: bool) -> None:
 
 
 def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
+    from crowd import markets
     from crowd.batches import BatchSpec, list_hits, plan_batch
+    from crowd.decisions import review
     from crowd.gold_items import make_gold
     from crowd.local.simulate import simulate_crowd
     from crowd.page import preview_hit
     from crowd.rank import kendall_vs_truth, rank_workspace
     from crowd.report import worker_report
-    from crowd.review import review
     from training.curate import curate
     from training.evaluate import evaluate
     from training.run import train
@@ -89,8 +90,12 @@ def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
         plan = plan_batch(ws, spec)
         click.echo(
             f"  batch {plan.batch_id}: {plan.hits} HITs, {plan.screens} screens "
-            f"({plan.gold_screens} gold), ~{plan.minutes_per_hit:.1f} min per HIT; "
-            f"on MTurk this would cost ${plan.mturk_cost:.2f} with fees"
+            f"({plan.gold_screens} gold), ~{plan.minutes_per_hit:.1f} min per HIT; elsewhere "
+            + ", ".join(
+                f"on {markets.get(name).label} ${cost:.2f} with fees"
+                for name, cost in plan.costs.items()
+                if name != plan.market
+            )
         )
 
     first_hit = list_hits(ws.ledger, plan.batch_id)[0]["id"]
@@ -110,7 +115,7 @@ def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
                 f"({kinds})"
             )
         with step(f"{w}hits review"):
-            verdicts = review(ws)
+            verdicts = review(ws).verdicts
             flagged = {v.worker_id: v for v in verdicts if v.flagged}  # one line per worker
             click.echo(f"  {len(verdicts)} assignments decided; flagged workers: {len(flagged)}")
             for worker, v in sorted(flagged.items()):

@@ -21,8 +21,9 @@ from beauty.market import (
     sync_command,
 )
 from beauty.review import review_command
+from crowd import markets
 from crowd.batches import BatchSpec, list_batches, list_hits, plan_batch
-from crowd.page import MAX_QUESTION_BYTES, preview_hit
+from crowd.page import preview_hit
 from infra.errors import BeautyError
 from mturk.qualification import build_qualification, public_image_url
 
@@ -52,7 +53,11 @@ def hits_group() -> None:
 @click.option("--screens-per-hit", type=click.IntRange(1, 50), help="[hits] screens_per_hit")
 @click.option("--assignments", type=click.IntRange(1), help="Workers per HIT ([hits]).")
 @click.option("--reward", type=Dollars(), help="Dollars per assignment ([hits] reward).")
-@click.option("--market", type=click.Choice(["local", "mturk"]), help="[hits] market")
+@click.option(
+    "--market",
+    type=click.Choice(markets.names()),
+    help="Where workers answer: the local labeling server or MTurk ([hits] market).",
+)
 @click.option("--hits", "n_hits", type=click.IntRange(1), help="Plan exactly N HITs.")
 @click.option(
     "--appearances",
@@ -121,17 +126,19 @@ def plan(
         f"batch {result.batch_id} ({result.market}, {spec.design}): {result.hits} HITs, "
         f"{result.screens} screens ({result.gold_screens} gold) over {result.images} images"
     )
-    if result.market == "mturk":
-        click.echo(f"  expected cost    ${result.cost:.2f} (rewards and MTurk fee)")
-    else:
-        click.echo(
-            f"  expected cost    ${result.cost:.2f} in rewards, no fee "
-            f"(on MTurk ${result.mturk_cost:.2f} with its fee)"
-        )
+    chosen = markets.get(result.market)
+    elsewhere = ", ".join(
+        f"on {markets.get(name).label} ${cost:.2f}"
+        for name, cost in result.costs.items()
+        if name != result.market
+    )
+    fee = "rewards and fee" if chosen.charges_fee else "in rewards, no fee"
+    click.echo(f"  expected cost    ${result.cost:.2f} {fee} ({elsewhere})")
     click.echo(f"  minutes per HIT  {result.minutes_per_hit:.1f} (at {seconds:g} s a screen)")
     if result.workers is not None:
         click.echo(f"  offered to       {result.workers} most reliable {result.market} workers")
-    click.echo(f"  MTurk page       {result.page_bytes:,} of {MAX_QUESTION_BYTES:,} bytes")
+    for note in result.notes:
+        click.echo(f"  {note}")
 
 
 @hits_group.command("list")

@@ -1,4 +1,5 @@
-"""`beauty hits post|status|sync|expire|delete` and `beauty hits qualification post`: MTurk."""
+"""`beauty hits post|sync|expire` for every market through its protocol; `status`, `delete` and
+`qualification post`, which only MTurk has."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from pathlib import Path
 import click
 
 from beauty.common import emit, json_option, workspace
+from crowd import markets
+from crowd.batches import open_batches
+from crowd.market import MarketReport, Quote
 from infra.errors import BeautyError
 from mturk.hit_type import post_gold_test
-from mturk.manage import HitsChanged, delete_hits, expire_hits
-from mturk.post import PostPlan, post_batches
+from mturk.manage import HitsChanged, delete_hits
 from mturk.qualification import QualificationTest
 from mturk.status import market_status
-from mturk.sync import sync
 
 live_option = click.option(
     "--live", is_flag=True, help="Production MTurk: real workers, real money (default: sandbox)."
@@ -26,41 +28,45 @@ live_option = click.option(
 @live_option
 @click.option("--yes", "-y", is_flag=True, help="Post live without asking.")
 def post_command(batch: int | None, live: bool, yes: bool) -> None:
-    """Post MTurk batch BATCH (default: every open MTurk batch) to the sandbox, or --live.
+    """Put BATCH (default: every open batch) before its market's workers.
 
-    Resumable: HITs already posted are skipped, and a HIT whose creation was interrupted is
-    found on MTurk before anything is created again.
+    MTurk batches are posted to the sandbox, or --live. Resumable: HITs already posted are
+    skipped, and a HIT whose creation was interrupted is found on MTurk before anything is
+    created again. Local batches are already open: `beauty label serve` hands them out.
     """
 
-    def confirm(plan: PostPlan) -> bool:
-        _show(plan)
-        if plan.environment == "sandbox" or yes:
+    def confirm(quote: Quote) -> bool:
+        _show(quote)
+        if quote.environment == "sandbox" or yes:
             return True
-        return click.confirm(f"Post {plan.hits} HITs for ${plan.total:.2f} of real money?")
+        return click.confirm(f"Post {quote.hits} HITs for ${quote.total:.2f} of real money?")
 
-    report = post_batches(workspace(), batch, live=live, confirm=confirm)
-    if report.cancelled:
-        click.echo("nothing posted")
-        return
-    if report.recovered:
-        click.echo(f"{report.recovered} HIT(s) from an interrupted post found on MTurk")
-    click.echo(f"{report.created} HIT(s) posted, {report.already_posted} posted before")
+    ws = workspace()
+    for name, ids in open_batches(ws.ledger, batch).items():
+        _print(markets.get(name).open(ws, ids, live=live, confirm=confirm))
 
 
-def _show(plan: PostPlan) -> None:
-    money = "real money" if plan.environment == "live" else "sandbox: no real money"
+def _show(quote: Quote) -> None:
+    money = "real money" if quote.environment == "live" else "sandbox: no real money"
     click.echo(
-        f"{plan.environment}: {plan.hits} HITs of batch(es) "
-        f"{', '.join(map(str, plan.batches))}, {plan.assignments} assignments"
+        f"{quote.environment}: {quote.hits} HITs of batch(es) "
+        f"{', '.join(map(str, quote.batches))}, {quote.assignments} assignments"
     )
     click.echo(
-        f"  rewards ${plan.rewards:.2f} + MTurk fee ${plan.fees:.2f} = ${plan.total:.2f} ({money})"
+        f"  rewards ${quote.rewards:.2f} + fee ${quote.fees:.2f} = ${quote.total:.2f} ({money})"
     )
-    if plan.balance is not None:
-        click.echo(f"  account balance ${plan.balance:.2f}")
-    if plan.hourly_pay is not None:
-        click.echo(f"  expected pay ${plan.hourly_pay:.2f}/hour")
-    for warning in plan.warnings:
+    if quote.balance is not None:
+        click.echo(f"  account balance ${quote.balance:.2f}")
+    if quote.hourly_pay is not None:
+        click.echo(f"  expected pay ${quote.hourly_pay:.2f}/hour")
+    for warning in quote.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _print(report: MarketReport) -> None:
+    for line in report.lines:
+        click.echo(line)
+    for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
 
 
@@ -88,24 +94,25 @@ def status_command(as_json: bool) -> None:
 @click.argument("batch", type=int, required=False)
 @click.option("--full", is_flag=True, help="Poll every unfinished HIT, notifications or not.")
 def sync_command(batch: int | None, full: bool) -> None:
-    """Fetch submitted work from MTurk into the ledger (raw answers kept); resumable."""
-    report = sync(workspace(), batch, full=full)
-    if report.queue_error:
-        click.echo(f"warning: {report.queue_error}", err=True)
-    click.echo(
-        f"{report.hits} HIT(s) synced: {report.stored} new answer(s), {report.known} known; "
-        f"{report.parsed} parsed ({report.parse_failed} unreadable, kept raw); "
-        f"{report.changed_on_mturk} approved or rejected on MTurk itself"
-    )
-    if report.messages_deleted:
-        click.echo(f"{report.messages_deleted} notification(s) handled")
+    """Bring submitted work into the ledger (raw answers kept), from every market; resumable."""
+    ws = workspace()
+    chosen = None if batch is None else open_batches(ws.ledger, batch)
+    for name in markets.names():
+        if chosen is None or name in chosen:
+            ids = None if chosen is None else chosen[name]
+            _print(markets.get(name).collect(ws, ids, full=full))
 
 
 @click.command("expire")
 @click.argument("batch", type=int, required=False)
 def expire_command(batch: int | None) -> None:
-    """Stop BATCH's posted HITs (default: all) taking new workers; work in progress may finish."""
-    _changed(expire_hits(workspace(), batch), "expired")
+    """Stop BATCH (default: every open batch) taking new workers; work in progress may finish.
+
+    MTurk HITs expire now; local batches close (no more hand-outs).
+    """
+    ws = workspace()
+    for name, ids in open_batches(ws.ledger, batch).items():
+        _print(markets.get(name).close(ws, ids))
 
 
 @click.command("delete")

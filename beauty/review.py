@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from beauty.common import emit, json_option, workspace
-from crowd.review import bonus_dollars, review
+from crowd.decisions import review
+from crowd.review import bonus_dollars
 
 
 @click.command("review")
@@ -14,7 +15,8 @@ from crowd.review import bonus_dollars, review
 @json_option
 def review_command(batch_id: int | None, dry_run: bool, as_json: bool) -> None:
     """Approve, reject, bonus and exclude from gold evidence (flagged workers first)."""
-    verdicts = review(workspace(), batch_id=batch_id, dry_run=dry_run)
+    outcome = review(workspace(), batch_id=batch_id, dry_run=dry_run)
+    verdicts = outcome.verdicts
     rows = [
         {
             "assignment_id": v.assignment_id,
@@ -36,3 +38,8 @@ def review_command(batch_id: int | None, dry_run: bool, as_json: bool) -> None:
             f"{len(verdicts)} verdicts: {len(verdicts) - rejected} approved ({bonused} with a "
             f"bonus), {rejected} rejected; {excluded} worker(s) excluded ({tail})"
         )
+    for report in outcome.reports.values():
+        for line in report.lines if not as_json else []:
+            click.echo(line)
+        for warning in report.warnings:
+            click.echo(f"warning: {warning}", err=True)

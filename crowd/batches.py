@@ -16,8 +16,8 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from crowd import markets
 from crowd.content import HitContent, ScreenContent, ScreenKind, hit_content
-from crowd.page import MAX_QUESTION_BYTES, measure_mturk_page
 from crowd.rank import RELIABILITY_TABLE
 from crowd.tokens import new_token
 from infra.errors import BeautyError
@@ -25,7 +25,6 @@ from infra.ledger import Ledger, utcnow
 from infra.settings import Settings
 from infra.workspace import Workspace
 from ranking.design import SCREEN_SIZE, gold_per_hit, pack_hits, plan_screens, screens_needed
-from ranking.fees import batch_cost
 from ranking.routing import trusted_workers
 
 __all__ = [
@@ -40,7 +39,6 @@ __all__ = [
 ]
 
 Design = Literal["pairwise", "fourup"]
-Market = Literal["local", "mturk"]
 KIND: dict[str, ScreenKind] = {"pairwise": "pair", "fourup": "fourup"}
 CENT = Decimal("0.01")
 
@@ -56,7 +54,7 @@ class BatchSpec(BaseModel):
     screens_per_hit: int = Field(ge=1, le=50)
     assignments: int = Field(ge=1)
     reward: Decimal = Field(ge=0)
-    market: Market
+    market: str
     gold_rate: float = Field(ge=0, lt=1)
     hits: int | None = Field(default=None, ge=1)
     appearances: int | None = Field(default=None, ge=1)
@@ -71,6 +69,13 @@ class BatchSpec(BaseModel):
         if reward != reward.quantize(CENT):
             raise ValueError(f"reward {reward} is not a whole number of cents")
         return reward.quantize(CENT)
+
+    @field_validator("market")
+    @classmethod
+    def _registered(cls, market: str) -> str:
+        if market not in markets.names():
+            raise ValueError(f"no market {market!r}: choose one of {', '.join(markets.names())}")
+        return market
 
     @model_validator(mode="after")
     def _hits_or_appearances(self) -> BatchSpec:
@@ -108,23 +113,24 @@ class BatchSpec(BaseModel):
 
 @dataclass(frozen=True)
 class BatchPlan:
-    """A planned batch, with what it costs and how big its largest MTurk page is.
+    """A planned batch and what it costs.
 
-    ``cost`` is rewards plus the market's fee for every assignment (no fee on the local
-    market); ``mturk_cost`` is what the same batch costs on MTurk, fee included. ``workers`` is
-    how many workers the batch is offered to, None for everyone.
+    ``cost`` is rewards plus the market's fees for every assignment; ``costs`` is what the
+    same batch would cost on each registered market. ``notes`` are the market's words on the
+    largest HIT (an MTurk page's size). ``workers`` is how many workers the batch is offered
+    to, None for everyone.
     """
 
     batch_id: int
-    market: Market
+    market: str
     hits: int
     screens: int
     gold_screens: int
     images: int
     cost: Decimal
-    mturk_cost: Decimal
+    costs: dict[str, Decimal]
     minutes_per_hit: float
-    page_bytes: int
+    notes: list[str]
     workers: int | None = None
 
 
@@ -152,8 +158,8 @@ def plan_batch(ws: Workspace, spec: BatchSpec, *, scores: pd.DataFrame | None = 
     ------
     BeautyError
         Too few images, no gold of the batch's kind while ``gold_rate > 0``, no scores for an
-        active design, no learned reliability (or too few workers) for a trusted one, or
-        (MTurk market) a HIT page over MTurk's size limit.
+        active design, no learned reliability (or too few workers) for a trusted one, or a
+        HIT the market cannot host (an MTurk page over its size limit).
     """
     ledger = ws.ledger
     images = [r[0] for r in ledger.query("SELECT id FROM images WHERE derived_from IS NULL")]
@@ -210,17 +216,9 @@ def plan_batch(ws: Workspace, spec: BatchSpec, *, scores: pd.DataFrame | None = 
         for hit in packed
     ]
     largest = max(contents, key=lambda c: sum(len(s.images) for s in c.screens))
-    page_bytes = measure_mturk_page(largest)
-    if spec.market == "mturk" and page_bytes > MAX_QUESTION_BYTES:
-        raise BeautyError(
-            f"a HIT of {len(largest.screens)} {kind} screens makes an MTurk page of "
-            f"{page_bytes:,} bytes, over MTurk's {MAX_QUESTION_BYTES:,}: plan fewer screens "
-            "per HIT (--screens-per-hit), or serve images from short public URLs"
-        )
-    batch_id = _write(ledger, spec, contents, page_bytes, offered)
-    cost, mturk_cost = _costs(
-        spec.reward, spec.assignments, len(contents), spec.masters, spec.market
-    )
+    note = markets.get(spec.market).check_hit(largest)
+    batch_id = _write(ledger, spec, contents, offered)
+    costs = _costs(spec.reward, spec.assignments, len(contents), spec.masters)
     gold_screens = sum(s.gold_id is not None for c in contents for s in c.screens)
     most_screens = max(len(c.screens) for c in contents)
     return BatchPlan(
@@ -230,10 +228,10 @@ def plan_batch(ws: Workspace, spec: BatchSpec, *, scores: pd.DataFrame | None = 
         screens=sum(len(c.screens) for c in contents),
         gold_screens=gold_screens,
         images=len(images),
-        cost=cost,
-        mturk_cost=mturk_cost,
+        cost=costs[spec.market],
+        costs=costs,
         minutes_per_hit=most_screens * ws.settings.hits.seconds_per_screen / 60.0,
-        page_bytes=page_bytes,
+        notes=[] if note is None else [note],
         workers=None if offered is None else len(offered),
     )
 
@@ -292,10 +290,9 @@ def _write(
     ledger: Ledger,
     spec: BatchSpec,
     contents: list[HitContent],
-    page_bytes: int,
     offered: list[str] | None,
 ) -> int:
-    record = spec.model_dump(mode="json") | {"page_bytes": page_bytes}
+    record = spec.model_dump(mode="json")
     with ledger.transaction() as conn:
         batch_id = conn.execute(
             "INSERT INTO batches (market, design, screens_per_hit, assignments, reward_cents, "
@@ -338,12 +335,11 @@ def _write(
     return batch_id
 
 
-def _costs(
-    reward: Decimal, assignments: int, hits: int, masters: bool, market: Market
-) -> tuple[Decimal, Decimal]:
-    """(cost on the batch's market, cost on MTurk): rewards plus fees for every assignment."""
-    cost = batch_cost(hits, reward, assignments, masters)
-    return (cost.total if market == "mturk" else cost.rewards), cost.total
+def _costs(reward: Decimal, assignments: int, hits: int, masters: bool) -> dict[str, Decimal]:
+    """What the batch costs on each registered market: rewards plus that market's fees."""
+    return {
+        name: markets.get(name).cost(hits, reward, assignments, masters) for name in markets.names()
+    }
 
 
 def list_batches(ledger: Ledger) -> list[dict[str, Any]]:
@@ -370,12 +366,27 @@ def list_batches(ledger: Ledger) -> list[dict[str, Any]]:
         record = dict(row)
         reward = Decimal(record.pop("reward_cents")) / 100
         masters = bool(json.loads(record.pop("settings")).get("masters", False))
-        cost, mturk_cost = _costs(
-            reward, record["assignments"], record["hits"], masters, record["market"]
+        cost = markets.get(record["market"]).cost(
+            record["hits"], reward, record["assignments"], masters
         )
         # None: open to every worker of the market.
         record["offered_to"] = record["offered_to"] or None
-        out.append(record | {"reward": reward, "cost": cost, "mturk_cost": mturk_cost})
+        out.append(record | {"reward": reward, "cost": cost})
+    return out
+
+
+def open_batches(ledger: Ledger, batch_id: int | None = None) -> dict[str, list[int]]:
+    """Open batches by market (one batch when ``batch_id`` is given, open or not)."""
+    if batch_id is not None:
+        row = ledger.one("SELECT market FROM batches WHERE id = ?", (batch_id,))
+        if row is None:
+            raise BeautyError(f"no batch {batch_id}: see `beauty hits list`")
+        return {str(row["market"]): [batch_id]}
+    out: dict[str, list[int]] = {}
+    for row in ledger.query("SELECT id, market FROM batches WHERE state = 'open' ORDER BY id"):
+        out.setdefault(str(row["market"]), []).append(int(row["id"]))
+    if not out:
+        raise BeautyError("no open batch: plan one with `beauty hits plan`")
     return out
 
 

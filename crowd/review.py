@@ -10,8 +10,7 @@ decides what happens to each of their submitted, undecided assignments:
 - lower bound over ``bonus_above``: approve with a bonus;
 - otherwise: approve.
 
-The local market records verdicts (assignment state, exclusions); the MTurk market also carries
-them out with money (:mod:`mturk.money`), which is why a verdict is plain data.
+Verdicts are plain data: each market carries them out its own way (:mod:`crowd.decisions`).
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from typing import Literal
 from crowd.judgments import gold_record, judgments_table
 from infra.ledger import Ledger, utcnow
 from infra.settings import ReviewSettings
-from infra.workspace import Workspace
 from ranking.gold import worker_gold
 
 Action = Literal["approve", "reject"]
@@ -175,24 +173,20 @@ def _gold_records(ledger: Ledger) -> tuple[dict[str, GoldRecord], dict[int, int]
     return records, failed_in
 
 
-def record_verdicts(ledger: Ledger, verdicts: list[Verdict], actor: str = "policy") -> None:
-    """Log each verdict; on the local market also set the assignment's state and exclusions.
+def record_verdicts(
+    ledger: Ledger, verdicts: list[Verdict], actor: str = "policy", *, apply: bool = False
+) -> None:
+    """Log each verdict (and each first exclusion) in the decision log, in one transaction.
 
-    One transaction: either every verdict is recorded or none is. Money on MTurk is not touched
-    here; the decision log is what the MTurk market carries out.
+    With ``apply`` the verdicts also take effect in the ledger: assignments still submitted
+    become approved or rejected, excluded workers are marked. A market that carries verdicts
+    out remotely (with money) records them without ``apply`` and sets states once its calls
+    succeed.
     """
     if not verdicts:
         return
     now = utcnow()
     with ledger.transaction() as conn:
-        local = {
-            int(r[0])
-            for r in conn.execute(
-                "SELECT a.id FROM assignments a JOIN hits h ON h.id = a.hit_id "
-                "JOIN batches b ON b.id = h.batch_id WHERE b.market = 'local' "
-                "AND a.state = 'submitted'"
-            )
-        }
         excluded = {
             str(r[0])
             for r in conn.execute(
@@ -212,7 +206,7 @@ def record_verdicts(ledger: Ledger, verdicts: list[Verdict], actor: str = "polic
                     "VALUES (?, ?, 'assignment', ?, ?, ?)",
                     (now, actor, str(v.assignment_id), f"bonus {v.bonus_cents}c", v.reason),
                 )
-            if v.assignment_id in local:
+            if apply:
                 conn.execute(
                     "UPDATE assignments SET state = ? WHERE id = ? AND state = 'submitted'",
                     ("approved" if v.action == "approve" else "rejected", v.assignment_id),
@@ -224,35 +218,8 @@ def record_verdicts(ledger: Ledger, verdicts: list[Verdict], actor: str = "polic
                     "VALUES (?, ?, 'worker', ?, 'exclude', ?)",
                     (now, actor, v.worker_id, v.reason),
                 )
-                conn.execute(
-                    "UPDATE workers SET excluded = 1 WHERE id = ? AND market = 'local'",
-                    (v.worker_id,),
-                )
-
-
-def review(ws: Workspace, batch_id: int | None = None, dry_run: bool = False) -> list[Verdict]:
-    """Decide verdicts for the workspace's submitted work and, unless ``dry_run``, act on them.
-
-    Local verdicts are recorded; MTurk verdicts go to :func:`mturk.money.carry_out`, which
-    records each with its money action in one transaction.
-    """
-    verdicts = decide(ws.ledger, ws.settings.review, batch_id)
-    if dry_run or not verdicts:
-        return verdicts
-    on_mturk = {
-        int(r[0])
-        for r in ws.ledger.query(
-            "SELECT a.id FROM assignments a JOIN hits h ON h.id = a.hit_id "
-            "JOIN batches b ON b.id = h.batch_id WHERE b.market = 'mturk'"
-        )
-    }
-    record_verdicts(ws.ledger, [v for v in verdicts if v.assignment_id not in on_mturk])
-    paid = [v for v in verdicts if v.assignment_id in on_mturk]
-    if paid:
-        from mturk.money import carry_out  # imports this module: resolved at call time
-
-        carry_out(ws, paid)
-    return verdicts
+                if apply:
+                    conn.execute("UPDATE workers SET excluded = 1 WHERE id = ?", (v.worker_id,))
 
 
 def bonus_dollars(verdict: Verdict) -> Decimal:

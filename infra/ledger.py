@@ -18,6 +18,7 @@ from typing import Any
 from infra.errors import WorkspaceError
 
 MIGRATIONS_PACKAGE = "infra.migrations"
+FOREIGN_KEYS_OFF = "-- foreign_keys: off"
 
 
 def iso(moment: datetime) -> str:
@@ -93,11 +94,22 @@ class Ledger:
                 f"{self.path} has schema version {self.version}, newer than this program's "
                 f"{len(known)}: upgrade beauty-crowd"
             )
-        for version, _name, sql in known[self.version :]:
-            with self.transaction() as conn:
-                for statement in _statements(sql):
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {version}")
+        for version, name, sql in known[self.version :]:
+            # A migration that rebuilds a referenced table runs with foreign keys off (SQLite's
+            # own procedure for schema changes ALTER TABLE cannot make), then checks them.
+            rebuild = sql.startswith(FOREIGN_KEYS_OFF)
+            if rebuild:
+                self.conn.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with self.transaction() as conn:
+                    for statement in _statements(sql):
+                        conn.execute(statement)
+                    if rebuild and conn.execute("PRAGMA foreign_key_check").fetchone():
+                        raise WorkspaceError(f"{self.path}: {name} broke a foreign key")
+                    conn.execute(f"PRAGMA user_version = {version}")
+            finally:
+                if rebuild:
+                    self.conn.execute("PRAGMA foreign_keys=ON")
         return self.version
 
     @contextmanager

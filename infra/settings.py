@@ -39,7 +39,7 @@ class S3Settings(Section):
 
 class HitsSettings(Section):
     design: Literal["pairwise", "fourup"] = "fourup"
-    market: Literal["local", "mturk"] = "local"
+    market: str = "local"  # a registered market (crowd.markets); checked when a batch is planned
     screens_per_hit: int = Field(10, ge=1, le=50)
     assignments: int = Field(3, ge=1)
     reward: Decimal = Field(Decimal("0.10"), ge=0)

@@ -13,7 +13,14 @@ from infra.errors import BeautyError
 from infra.ledger import Ledger, utcnow
 from infra.progress import bar
 from infra.workspace import Workspace
-from mturk.client import Clients, Environment, error_message, market_error
+from mturk.client import (
+    Clients,
+    Environment,
+    batch_filter,
+    batch_params,
+    error_message,
+    market_error,
+)
 
 PAST = datetime(2015, 1, 1, tzinfo=UTC)  # MTurk expires a HIT at once when told a past time
 NOTIFY_BATCH = 100  # NotifyWorkers takes at most 100 workers a call
@@ -33,7 +40,9 @@ class Notified:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (worker, why)
 
 
-def expire_hits(ws: Workspace, batch_id: int | None = None, *, client: Any = None) -> HitsChanged:
+def expire_hits(
+    ws: Workspace, batch_id: int | Sequence[int] | None = None, *, client: Any = None
+) -> HitsChanged:
     """Stop posted HITs taking new workers now (work in progress may still be submitted)."""
     ledger = ws.ledger
     clients = Clients(ws.settings.mturk, client)
@@ -106,8 +115,10 @@ def delete_hits(ws: Workspace, batch_id: int | None = None, *, client: Any = Non
     return out
 
 
-def _posted(ledger: Ledger, batch_id: int | None, extra: str, params: tuple[Any, ...]) -> list[Any]:
-    where = "AND b.id = ? " if batch_id is not None else ""
+def _posted(
+    ledger: Ledger, batch_id: int | Sequence[int] | None, extra: str, params: tuple[Any, ...]
+) -> list[Any]:
+    where = batch_filter(batch_id)
     return ledger.query(
         "SELECT h.id, h.remote_id, t.environment, "
         "  (SELECT COUNT(*) FROM assignments a WHERE a.hit_id = h.id AND a.state = 'submitted') "
@@ -115,7 +126,7 @@ def _posted(ledger: Ledger, batch_id: int | None, extra: str, params: tuple[Any,
         "FROM hits h JOIN batches b ON b.id = h.batch_id "
         "JOIN mturk_hit_types t ON t.batch_id = b.id "
         f"WHERE h.post_state = 'posted' {extra} {where}ORDER BY h.id",
-        (*params, *(() if batch_id is None else (batch_id,))),
+        (*params, *batch_params(batch_id)),
     )
 
 

@@ -10,7 +10,7 @@ the same token; MTurk then answers "already processed", and the HIT is found by 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -25,6 +25,7 @@ from infra.progress import bar
 from infra.settings import Settings
 from infra.workspace import Workspace
 from mturk.client import (
+    NAME,
     Environment,
     already_done,
     environment_of,
@@ -70,12 +71,12 @@ class PostReport:
     cancelled: bool = False
 
 
-Confirm = Callable[[PostPlan], bool]
+Confirm = Callable[[Any], bool]  # shown the PostPlan (a crowd.market.Quote)
 
 
 def post_batches(
     ws: Workspace,
-    batch_id: int | None = None,
+    batch_id: int | Sequence[int] | None = None,
     *,
     live: bool = False,
     confirm: Confirm | None = None,
@@ -87,8 +88,8 @@ def post_batches(
     Parameters
     ----------
     ws : Workspace
-    batch_id : int, optional
-        One batch; by default every open batch planned for the MTurk market.
+    batch_id : int or sequence of int, optional
+        One batch or several; by default every open batch planned for the MTurk market.
     live : bool
         Post to production MTurk (real money). Without it, the sandbox.
     confirm : callable, optional
@@ -147,25 +148,28 @@ def post_batches(
     return report
 
 
-def _batches(ledger: Ledger, batch_id: int | None) -> list[sqlite3.Row]:
+def _batches(ledger: Ledger, batch_id: int | Sequence[int] | None) -> list[sqlite3.Row]:
     if batch_id is None:
         rows = ledger.query(
-            "SELECT * FROM batches WHERE market = 'mturk' AND state = 'open' ORDER BY id"
+            "SELECT * FROM batches WHERE market = ? AND state = 'open' ORDER BY id", (NAME,)
         )
         if not rows:
             raise BeautyError(
                 "no open MTurk batch: plan one with `beauty hits plan --market mturk`"
             )
         return rows
-    row = ledger.one("SELECT * FROM batches WHERE id = ?", (batch_id,))
-    if row is None:
-        raise BeautyError(f"no batch {batch_id}: see `beauty hits list`")
-    if row["market"] != "mturk":
-        raise BeautyError(
-            f"batch {batch_id} is planned for the {row['market']} market: plan an MTurk batch "
-            "with `beauty hits plan --market mturk`"
-        )
-    return [row]
+    out = []
+    for one in [batch_id] if isinstance(batch_id, int) else batch_id:
+        row = ledger.one("SELECT * FROM batches WHERE id = ?", (one,))
+        if row is None:
+            raise BeautyError(f"no batch {one}: see `beauty hits list`")
+        if row["market"] != NAME:
+            raise BeautyError(
+                f"batch {one} is planned for the {row['market']} market: plan an MTurk batch "
+                "with `beauty hits plan --market mturk`"
+            )
+        out.append(row)
+    return out
 
 
 def _check_environment(

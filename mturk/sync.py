@@ -10,6 +10,7 @@ auto-approval after AutoApprovalDelay, another tool) are recorded as decisions b
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from crowd.submissions import store_submission
 from infra.ledger import Ledger, iso, utcnow
 from infra.progress import bar
 from infra.workspace import Workspace
-from mturk.client import Clients, Environment, each, market_error
+from mturk.client import Clients, Environment, batch_filter, batch_params, each, market_error
 from mturk.notifications import Drained, delete, drain, queue_url, sqs_client_for
 
 STATUSES = ["Submitted", "Approved", "Rejected"]
@@ -44,7 +45,7 @@ class SyncReport:
 
 def sync(
     ws: Workspace,
-    batch_id: int | None = None,
+    batch_id: int | Sequence[int] | None = None,
     *,
     full: bool = False,
     client: Any = None,
@@ -80,7 +81,7 @@ def sync(
 
 
 def _unfinished(
-    ledger: Ledger, batch_id: int | None, ws: Workspace
+    ledger: Ledger, batch_id: int | Sequence[int] | None, ws: Workspace
 ) -> dict[Environment, list[sqlite3.Row]]:
     """Posted HITs that may still change: slots left, or still able to take submissions.
 
@@ -97,9 +98,9 @@ def _unfinished(
         "FROM hits h JOIN batches b ON b.id = h.batch_id "
         "JOIN mturk_hit_types t ON t.batch_id = b.id "
         "WHERE h.post_state = 'posted' AND b.market = 'mturk' "
-        + ("AND b.id = ? " if batch_id is not None else "")
+        + batch_filter(batch_id)
         + "ORDER BY h.id",
-        () if batch_id is None else (batch_id,),
+        batch_params(batch_id),
     )
     out: dict[Environment, list[sqlite3.Row]] = {}
     for r in rows:

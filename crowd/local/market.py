@@ -19,10 +19,11 @@ from infra.ledger import Ledger, iso
 
 Clock = Callable[[], datetime]
 
-# Open local batches only: the server never hands out, shows or accepts MTurk work.
+NAME = "local"  # this market's name in the market registry and in the ledger
+# Open local batches only: the server never hands out, shows or accepts other markets' work.
 LOCAL_HITS = (
     "SELECT h.id FROM hits h JOIN batches b ON b.id = h.batch_id "
-    "WHERE b.market = 'local' AND b.state = 'open'"
+    f"WHERE b.market = '{NAME}' AND b.state = 'open'"
 )
 
 
@@ -79,8 +80,8 @@ class LocalMarket:
         """Register a labeler (idempotent); on an expert server the labeler becomes an expert."""
         with self.ledger.transaction() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO workers (id, market, first_seen) VALUES (?, 'local', ?)",
-                (worker, iso(self.clock())),
+                "INSERT OR IGNORE INTO workers (id, market, first_seen) VALUES (?, ?, ?)",
+                (worker, NAME, iso(self.clock())),
             )
             if self.expert:
                 conn.execute("UPDATE workers SET expert = 1 WHERE id = ?", (worker,))

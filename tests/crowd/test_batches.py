@@ -118,8 +118,8 @@ def test_cost_is_reward_plus_mturk_fee_on_mturk_and_rewards_only_locally(
     )
     rewards = reward * assignments * 4
     with_fee = rewards + (reward * fee_rate).quantize(Decimal("0.01")) * assignments * 4
-    assert mturk.cost == mturk.mturk_cost == with_fee
-    assert local.cost == rewards and local.mturk_cost == with_fee
+    assert mturk.cost == mturk.costs["mturk"] == with_fee
+    assert local.cost == rewards and local.costs == {"local": rewards, "mturk": with_fee}
     listed = {b["id"]: b for b in list_batches(gallery_ws.ledger)}
     assert listed[mturk.batch_id]["cost"] == with_fee
     assert listed[local.batch_id]["cost"] == rewards
@@ -139,7 +139,11 @@ def test_minutes_and_page_size_are_reported(gallery_ws: Workspace) -> None:
     result = plan(gallery_ws, design="fourup", screens_per_hit=10, hits=2, gold_rate=0.2)
     seconds = gallery_ws.settings.hits.seconds_per_screen
     assert result.minutes_per_hit == pytest.approx(10 * seconds / 60)
-    assert 10_000 < result.page_bytes < 65_535
+    assert result.notes == []  # the local market has no page limit to report
+    on_mturk = plan(gallery_ws, market="mturk", screens_per_hit=10, hits=2, gold_rate=0.2)
+    (note,) = on_mturk.notes
+    size = int(note.split()[2].replace(",", ""))
+    assert 10_000 < size < 65_535 and note.endswith("of 65,535 bytes")
 
 
 def test_gold_is_required_when_the_rate_is_positive(ws: Workspace, tmp_path: Path) -> None:
@@ -197,13 +201,13 @@ def test_spec_rejects_contradictions() -> None:
 def test_an_mturk_batch_whose_page_is_too_large_is_refused_at_plan_time(
     gallery_ws: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import crowd.batches
+    import mturk.adapter
 
-    monkeypatch.setattr(crowd.batches, "measure_mturk_page", lambda content: 70_000)
+    monkeypatch.setattr(mturk.adapter, "measure_mturk_page", lambda content: 70_000)
     with pytest.raises(BeautyError, match="fewer screens per HIT"):
         plan(gallery_ws, market="mturk", hits=2)
     assert gallery_ws.ledger.scalar("SELECT COUNT(*) FROM batches") == 0
-    assert plan(gallery_ws, market="local", hits=2).page_bytes == 70_000
+    assert plan(gallery_ws, market="local", hits=2).batch_id == 1  # no limit on the local page
 
 
 def _reliability(ws: Workspace, markets: dict[str, str], values: dict[str, float]) -> None:

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from crowd.budget import plan_campaign
+from crowd.decisions import review
 from crowd.local.simulate import simulate_crowd
 from crowd.rank import fit_scores, kendall_vs_truth, rank_workspace
 from crowd.report import worker_report
-from crowd.review import review
 from infra.errors import BeautyError
 from infra.workspace import Workspace
 from ranking.crowd import HonestWorker, make_crowd

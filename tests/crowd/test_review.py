@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from beauty.cli import cli
 from crowd.content import ScreenContent, hit_content
 from crowd.local import LocalMarket
-from crowd.review import Verdict, decide, record_verdicts, review
+from crowd.decisions import carry_out, review
+from crowd.review import Verdict, decide, record_verdicts
 from crowd.submissions import store_submission
 from infra.settings import ReviewSettings
 from infra.workspace import Workspace
@@ -133,10 +134,10 @@ def test_recorded_verdicts_set_states_exclusions_and_are_not_decided_twice(
     spam = work(ws, "spammer", gold_chooser(ws.ledger, passes=False))
     good = work(ws, "careful", gold_chooser(ws.ledger, passes=True))
     preview = review(ws, dry_run=True)
-    assert len(preview) == len(spam) + len(good)
+    assert len(preview.verdicts) == len(spam) + len(good) and not preview.reports
     assert ws.ledger.scalar("SELECT COUNT(*) FROM decisions") == 0
     verdicts = decide(ws.ledger, SETTINGS)
-    record_verdicts(ws.ledger, verdicts)
+    carry_out(ws, verdicts)
     states = {r[0]: r[1] for r in ws.ledger.query("SELECT id, state FROM assignments")}
     assert {states[a] for a in spam} == {"rejected"} and {states[a] for a in good} == {"approved"}
     excluded = {r[0]: r[1] for r in ws.ledger.query("SELECT id, excluded FROM workers")}
@@ -196,8 +197,10 @@ def test_review_records_local_verdicts_and_hands_mturk_ones_to_the_money_step(
         ws.ledger, int(assignment or 0), answer_json(hit_content(ws.ledger, hit)), "json"
     )
     handed: list[Verdict] = []
-    monkeypatch.setattr("mturk.money.carry_out", lambda _ws, verdicts: handed.extend(verdicts))
-    verdicts = review(ws)
+    monkeypatch.setattr(
+        "mturk.adapter.carry_out", lambda _ws, verdicts: handed.extend(verdicts) or []
+    )
+    verdicts = review(ws).verdicts
     assert [v.assignment_id for v in handed] == [assignment]
     assert {v.assignment_id for v in verdicts} == {assignment, 1, 2}
     states = {r[0]: r[1] for r in ws.ledger.query("SELECT id, state FROM assignments")}

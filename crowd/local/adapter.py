@@ -1,0 +1,78 @@
+"""The embedded labeling server behind the market protocol.
+
+Its batches are open from the moment they are planned: `beauty label serve` hands their HITs to
+labelers, and answers arrive as labelers submit, so opening and collecting only report.
+Verdicts take effect in the ledger at once; nobody is paid through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from crowd.content import HitContent
+from crowd.local.market import NAME
+from crowd.market import Confirm, MarketReport
+from crowd.review import Verdict, record_verdicts
+from infra.workspace import Workspace
+from ranking.fees import batch_cost
+
+
+class LocalLabeling:
+    """In-house labelers working the embedded server (`beauty label serve`)."""
+
+    name = NAME
+    label = "the local labeling server"
+    charges_fee = False
+
+    def cost(self, hits: int, reward: Decimal, assignments: int, masters: bool) -> Decimal:
+        return batch_cost(hits, reward, assignments, masters).rewards
+
+    def check_hit(self, content: HitContent) -> str | None:
+        return None
+
+    def open(
+        self, ws: Workspace, batch_ids: Sequence[int], *, live: bool, confirm: Confirm | None
+    ) -> MarketReport:
+        ids = ", ".join(map(str, batch_ids))
+        return MarketReport(
+            [f"batch(es) {ids}: open on the local market; `beauty label serve` hands them out"]
+        )
+
+    def collect(
+        self, ws: Workspace, batch_ids: Sequence[int] | None, *, full: bool
+    ) -> MarketReport:
+        where, params = _batches(batch_ids)
+        submitted = ws.ledger.scalar(
+            "SELECT COUNT(*) FROM assignments a JOIN hits h ON h.id = a.hit_id "
+            "JOIN batches b ON b.id = h.batch_id "
+            f"WHERE b.market = ? AND a.state IN ('submitted', 'approved', 'rejected') {where}",
+            (NAME, *params),
+        )
+        return MarketReport(
+            [f"local: {submitted} assignment(s) in; labelers' answers arrive as they submit"]
+        )
+
+    def carry_out(self, ws: Workspace, verdicts: Sequence[Verdict]) -> MarketReport:
+        record_verdicts(ws.ledger, list(verdicts), apply=True)
+        if not verdicts:
+            return MarketReport()
+        return MarketReport([f"local: {len(verdicts)} verdict(s) recorded"], changed=len(verdicts))
+
+    def close(self, ws: Workspace, batch_ids: Sequence[int] | None) -> MarketReport:
+        where, params = _batches(batch_ids, "id")
+        with ws.ledger.transaction() as conn:
+            closed = conn.execute(
+                f"UPDATE batches SET state = 'closed' WHERE market = ? AND state = 'open' {where}",
+                (NAME, *params),
+            ).rowcount
+        return MarketReport(
+            [f"{closed} local batch(es) closed: no more HITs handed out"], changed=closed
+        )
+
+
+def _batches(batch_ids: Sequence[int] | None, column: str = "b.id") -> tuple[str, tuple[int, ...]]:
+    if batch_ids is None:
+        return "", ()
+    ids = tuple(batch_ids)
+    return f"AND {column} IN ({','.join('?' * len(ids))})", ids

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
 
 import click
 
 from beauty.common import emit, json_option, workspace
-from crowd.rank import Method, kendall_vs_truth, rank_workspace
+from crowd.rank import kendall_vs_truth, rank_workspace
+from ranking import methods
 
 
 @click.command("rank")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Default: tables/.")
 @click.option(
     "--method",
-    type=click.Choice(["crowdbt", "bt", "fourup"]),
-    default="crowdbt",
+    type=click.Choice(methods.names()),
+    default=methods.names()[0],
     show_default=True,
-    help="crowdbt learns each worker's reliability jointly; bt weighs every vote alike; "
-    "fourup fits 4-up answers as whole screens (with worker reliability), not broken pairs.",
+    help="How votes become scores: "
+    + "; ".join(f"{m.name} {m.summary}" for m in methods.METHODS.values())
+    + ".",
 )
 @click.option("--top", default=10, show_default=True, help="How many of the best to print.")
 @click.option(
@@ -37,7 +38,7 @@ def rank_command(
     which `beauty hits plan --trusted SHARE` offers the next batch by.
     """
     ws = workspace()
-    result, paths = rank_workspace(ws, out_dir=out, method=cast(Method, method))
+    result, paths = rank_workspace(ws, out_dir=out, method=method)
     best = result.table.head(top).to_dict("records")
     if as_json:
         emit(best, True, [])

@@ -21,7 +21,8 @@ import pandas as pd
 
 from ranking.crowd import make_crowd
 from ranking.design import Design
-from ranking.planning import FitMethod, simulate_design
+from ranking.methods import names
+from ranking.planning import simulate_design
 
 
 def measure(
@@ -29,7 +30,7 @@ def measure(
     design: Design,
     appearances: int,
     active: bool,
-    method: FitMethod,
+    method: str,
     args: argparse.Namespace,
 ) -> tuple[float, float]:
     taus = []
@@ -64,7 +65,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--reference", type=int, default=20, help="appearances of random pairs")
     parser.add_argument("--appearances", type=int, nargs="+", default=[8, 10, 12, 14, 16])
-    methods = ["bt", "crowdbt", "fourup"]
+    methods = names()
     parser.add_argument(
         "--method",
         choices=methods,

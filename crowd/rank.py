@@ -1,8 +1,8 @@
 """Rank a workspace: its votes -> Bradley-Terry scores with worker reliability -> scores table.
 
-The math is :class:`ranking.reliability.CrowdBT` (or plain :class:`ranking.bradley_terry.
-BradleyTerry`); this module only gathers the votes and the gold record from the ledger and writes
-the table the trainer reads (``tables/scores.parquet`` and ``.csv``).
+The math is an aggregation method from :mod:`ranking.methods` (Crowd-BT by default); this module
+only gathers the votes, 4-up answers and gold record from the ledger and writes the table the
+trainer reads (``tables/scores.parquet`` and ``.csv``).
 """
 
 from __future__ import annotations
@@ -10,21 +10,19 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import pandas as pd
 
 from crowd.judgments import fourup_answers, gold_record, judgments_table
 from crowd.votes import ledger_votes, write_table
 from infra.errors import BeautyError
+from infra.gallery import derived_images, gallery_ids, image_records
 from infra.workspace import Workspace
-from ranking.bradley_terry import BradleyTerry
-from ranking.fourup import FourUp
+from ranking import methods
 from ranking.gold import worker_gold
-from ranking.reliability import CrowdBT
+from ranking.methods import FitData
 from ranking.scores import scores_table
 
-Method = Literal["crowdbt", "bt", "fourup"]
 RELIABILITY_TABLE = "reliability.csv"
 
 
@@ -39,7 +37,7 @@ class Fit:
     warnings: list[str] = field(default_factory=list)
 
 
-def fit_scores(ws: Workspace, *, method: Method = "crowdbt") -> Fit:
+def fit_scores(ws: Workspace, *, method: str = "crowdbt") -> Fit:
     """Fit scores to every vote in the workspace (nothing written).
 
     Only original gallery images are ranked: derived images (made-gold variants) never are.
@@ -53,31 +51,21 @@ def fit_scores(ws: Workspace, *, method: Method = "crowdbt") -> Fit:
         )
     same = votes["left"] == votes["right"]
     usable = votes[~same]
-    images = ledger.query("SELECT id, uri FROM images WHERE derived_from IS NULL ORDER BY id")
-    items = [r["id"] for r in images]
-    uris = {r["id"]: r["uri"] for r in images}
+    items = gallery_ids(ledger)
+    uris = {image: record["uri"] for image, record in image_records(ledger, items).items()}
     alpha = ws.settings.ranking.prior
-    reliability: pd.Series | None = None
+    chosen = methods.get(method)
+    answers = None
+    if chosen.needs_answers:
+        kept = judgments_table(ledger, include_rejected=False)
+        answers = fourup_answers(kept, set(derived_images(ledger)))
+        if answers.empty:
+            raise BeautyError(f"no 4-up answers to fit: --method {method} needs 4-up batches")
+    gold = worker_gold(gold_record(judgments_table(ledger)))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if method == "fourup":
-            derived = {
-                r[0] for r in ledger.query("SELECT id FROM images WHERE derived_from IS NOT NULL")
-            }
-            answers = fourup_answers(judgments_table(ledger, include_rejected=False), derived)
-            if answers.empty:
-                raise BeautyError("no 4-up answers to fit: use --method crowdbt for pair votes")
-            screens = FourUp(alpha=alpha).fit(answers, items=items)
-            reliability = screens.discrimination_
-            scores, se = screens.scores_, screens.se_
-        elif method == "crowdbt":
-            gold = worker_gold(gold_record(judgments_table(ledger)))
-            model = CrowdBT(alpha=alpha).fit(usable, gold=gold, items=items)
-            reliability = model.discrimination_
-            scores, se = model.scores_, model.se_
-        else:
-            bt = BradleyTerry(alpha=alpha).fit(usable, items=items)
-            scores, se = bt.scores_, bt.se_
+        fitted = chosen.fit(FitData(usable, items, gold=gold, answers=answers), alpha)
+    scores, se, reliability = fitted.scores, fitted.se, fitted.reliability
     table = scores_table(scores, se, usable, uris=uris, tiers=ws.settings.ranking.tiers)
     return Fit(
         table=table,
@@ -89,7 +77,7 @@ def fit_scores(ws: Workspace, *, method: Method = "crowdbt") -> Fit:
 
 
 def rank_workspace(
-    ws: Workspace, *, out_dir: Path | None = None, method: Method = "crowdbt"
+    ws: Workspace, *, out_dir: Path | None = None, method: str = "crowdbt"
 ) -> tuple[Fit, list[Path]]:
     """Fit scores and write the scores table (``tables/scores.parquet`` and ``.csv``).
 

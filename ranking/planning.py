@@ -14,24 +14,23 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from ranking.bradley_terry import BradleyTerry
+from ranking import methods
 from ranking.crowd import WorkerModel, simulate_votes
 from ranking.design import SCREEN_SIZE, Design, hits_needed, plan_screens, screens_needed
 from ranking.fees import BatchCost, batch_cost, money
-from ranking.fourup import FourUp, answers_from_votes
-from ranking.reliability import CrowdBT
+from ranking.fourup import answers_from_votes
+from ranking.methods import FitData, Fitted
 from ranking.routing import trusted_workers
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 KIND = {"pairwise": "pair", "fourup": "fourup"}
-FitMethod = Literal["bt", "crowdbt", "fourup"]
 
 
 def round_appearances(appearances: int, rounds: int) -> list[int]:
@@ -134,14 +133,14 @@ def _run(
     crowd: Mapping[str, WorkerModel],
     seed: int,
     alpha: float,
-    method: FitMethod = "bt",
+    method: str = "bt",
 ) -> dict[str, Any]:
     """Simulate one design once; see :func:`simulate_design`."""
     images = list(truth.index)
     rng = np.random.default_rng(seed)
     kind = KIND[spec.design]
     batches: list[pd.DataFrame] = []
-    fit: BradleyTerry | CrowdBT | FourUp | None = None
+    fit: Fitted | None = None
     offered = dict(crowd)
     shown = 0
     for n_screens in spec.round_screens(len(images), appearances):
@@ -150,21 +149,21 @@ def _run(
             screens = plan_screens(images, spec.design, n_screens, plan_seed)
         else:
             screens = plan_screens(
-                images, spec.design, n_screens, plan_seed, fit.scores_, fit.se_, active=True
+                images, spec.design, n_screens, plan_seed, fit.scores, fit.se, active=True
             )
         batch = simulate_votes(truth, offered, screens, kind, spec.assignments, crowd_seed)
         batches.append(batch.assign(screen=batch["screen"] + shown))
         shown += n_screens
         fit = _fit(pd.concat(batches, ignore_index=True), images, spec, alpha, method)
-        if spec.trusted < 1 and not isinstance(fit, BradleyTerry):
-            chosen = trusted_workers(fit.discrimination_, spec.trusted, spec.assignments)
+        if spec.trusted < 1 and fit.reliability is not None:
+            chosen = trusted_workers(fit.reliability, spec.trusted, spec.assignments)
             offered = {w: crowd[w] for w in chosen if w in crowd}
     votes = sum(len(b) for b in batches)
     tau = math.nan
     if fit is not None:
         from scipy.stats import kendalltau  # scipy.stats takes a second to import
 
-        tau = float(kendalltau(truth.to_numpy(), fit.scores_.reindex(images).to_numpy())[0])
+        tau = float(kendalltau(truth.to_numpy(), fit.scores.reindex(images).to_numpy())[0])
     cost = spec.cost(len(images), appearances)
     return {
         "design": spec.design,
@@ -187,8 +186,8 @@ def _fit(
     images: list[str],
     spec: DesignSpec,
     alpha: float,
-    method: FitMethod,
-) -> BradleyTerry | CrowdBT | FourUp:
+    method: str,
+) -> Fitted:
     """The fit that rounds plan from and the rank correlation is measured on.
 
     ``fourup`` fits 4-up answers as screens and pairs with Crowd-BT, its pairwise counterpart;
@@ -200,11 +199,13 @@ def _fit(
         # correlation already pays for that, so the fit's warning is noise here.
         warnings.filterwarnings("ignore", "the comparison graph has")
         warnings.filterwarnings("ignore", "the images fall into")
-        if method == "fourup" and spec.design == "fourup":
-            return FourUp(alpha=alpha).fit(answers_from_votes(table), images)
-        if method != "bt" or spec.trusted < 1:
-            return CrowdBT(alpha=alpha).fit(table, items=images)
-        return BradleyTerry(alpha=alpha).fit(table, images)
+        chosen = methods.get(method)
+        if chosen.needs_answers and spec.design != "fourup":
+            chosen = methods.get("crowdbt")  # pairs have no screens to fit as such
+        if not chosen.needs_answers and method == "bt" and spec.trusted < 1:
+            chosen = methods.get("crowdbt")
+        answers = answers_from_votes(table) if chosen.needs_answers else None
+        return chosen.fit(FitData(table, images, answers=answers), alpha)
 
 
 def simulate_design(
@@ -222,7 +223,7 @@ def simulate_design(
     rounds: int = 4,
     masters: bool = False,
     alpha: float = 1.0,
-    method: FitMethod = "bt",
+    method: str = "bt",
     trusted: float = 1.0,
 ) -> dict[str, Any]:
     """Simulate one design on a crowd and measure its ranking.

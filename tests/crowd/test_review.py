@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from beauty.cli import cli
 from crowd.content import ScreenContent, hit_content
-from crowd.local import LocalMarket
 from crowd.decisions import carry_out, review
+from crowd.local import LocalMarket
 from crowd.review import Verdict, decide, record_verdicts
 from crowd.submissions import store_submission
 from infra.settings import ReviewSettings

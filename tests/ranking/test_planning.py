@@ -9,7 +9,6 @@ from ranking.crowd import HonestWorker, RandomClicker, make_crowd
 from ranking.fees import BatchCost, batch_cost, bonus_fee, mturk_fee
 from ranking.planning import (
     DesignSpec,
-    FitMethod,
     plan_budget,
     plot_plan,
     round_appearances,
@@ -156,9 +155,7 @@ class TestSimulation:
         # 5 seeds).
         truth = truth_of(1000)
 
-        def tau(
-            design: str, appearances: int, active: bool, method: FitMethod, trusted: float
-        ) -> float:
+        def tau(design: str, appearances: int, active: bool, method: str, trusted: float) -> float:
             return float(
                 np.mean(
                     [

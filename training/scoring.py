@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from infra.errors import BeautyError
-from infra.gallery import list_images
+from infra.gallery import derived_uris, list_images
 from infra.progress import bar
 from infra.settings import Settings
 from infra.sources import open_source
@@ -208,8 +208,4 @@ def _derived(workspace: Workspace | None) -> list[tuple[str, str]]:
     """``(id, uri)`` of every URI of the workspace's derived images."""
     if workspace is None or not workspace.ledger_path.exists():
         return []
-    rows = workspace.ledger.query(
-        "SELECT i.id, u.uri FROM image_uris u JOIN images i ON i.id = u.image_id "
-        "WHERE i.derived_from IS NOT NULL"
-    )
-    return [(r[0], r[1]) for r in rows]
+    return derived_uris(workspace.ledger)

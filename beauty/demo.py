@@ -50,12 +50,12 @@ def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
     from mturk.report import worker_report
     from mturk.review import review
     from mturk.simulate import simulate_crowd
+    from scoring.albums import curate
+    from scoring.gallery import score_gallery
+    from scoring.similar import similar
     from training.backbones.mobilenet_v2_weights import cached_weights
-    from training.curate import curate
     from training.evaluate import evaluate
     from training.run import train
-    from training.scoring import score_gallery
-    from training.similar import similar
 
     ws = Workspace.init(root)
     images = root / "gallery"

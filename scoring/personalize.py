@@ -25,9 +25,10 @@ from infra.errors import BeautyError
 from infra.gallery import image_records
 from infra.workspace import Workspace
 from ranking.gold import wilson_interval
+from scoring.loading import ScoringModel, load_scoring_model
+from scoring.stream import ImageStream
 from training.card import CARD_NAME, ModelCard, versions
 from training.options import check_name
-from training.serving import ImageStream, ScoringModel, load_scoring_model
 
 Progress = Callable[[str], None]
 MIN_VOTES = 20

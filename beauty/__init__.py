@@ -48,11 +48,11 @@ _EXPORTS = {
     # models: train, evaluate, score
     "train": "training.run",
     "evaluate": "training.evaluate",
-    "Scorer": "training.serving",
-    "load_scoring_model": "training.serving",
-    "score_gallery": "training.scoring",
-    "curate": "training.curate",
-    "similar": "training.similar",
+    "Scorer": "scoring.scorer",
+    "load_scoring_model": "scoring.loading",
+    "score_gallery": "scoring.gallery",
+    "curate": "scoring.albums",
+    "similar": "scoring.similar",
 }
 
 __all__ = sorted(_EXPORTS)

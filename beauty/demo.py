@@ -51,12 +51,12 @@ def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
     from crowd.page import preview_hit
     from crowd.rank import kendall_vs_truth, rank_workspace
     from crowd.report import worker_report
-    from training.curate import curate
+    from scoring.albums import curate
+    from scoring.gallery import score_gallery
+    from scoring.similar import similar
+    from training.backbones.mobilenet_v2_weights import cached_weights
     from training.evaluate import evaluate
     from training.run import train
-    from training.scoring import score_gallery
-    from training.similar import similar
-    from training.weights import cached_weights
 
     ws = Workspace.init(root)
     images = root / "gallery"

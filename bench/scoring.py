@@ -53,8 +53,9 @@ def main() -> None:
 
 def throughput(root: Path, args: argparse.Namespace) -> None:
     from sample import generate_gallery
+    from scoring.loading import load_scoring_model
+    from scoring.stream import ImageStream
     from training.options import parse_size
-    from training.serving import ImageStream, load_scoring_model
 
     size = parse_size(args.input_size)
     run_dir = _make_run(root / "run", args.backbone, size)
@@ -109,7 +110,7 @@ def throughput(root: Path, args: argparse.Namespace) -> None:
 
 def _timed_score(run_dir: Path, folder: Path, batch_size: int) -> tuple[int, float, float]:
     """Images scored, wall seconds and CPU seconds (all threads) of one ``score_gallery``."""
-    from training.scoring import score_gallery
+    from scoring.gallery import score_gallery
 
     started, cpu = time.perf_counter(), time.process_time()
     result = score_gallery(
@@ -122,8 +123,8 @@ def _timed_score(run_dir: Path, folder: Path, batch_size: int) -> tuple[int, flo
 def search(root: Path, rows: int, width: int) -> None:
     import pandas as pd
 
-    from training.score_files import FileStat, ModelRef, ScoresFiles, ScoresMeta
-    from training.similar import nearest, similar, unit_index
+    from scoring.similar import nearest, similar, unit_index
+    from scoring.table import FileStat, ModelRef, ScoresFiles, ScoresMeta
 
     files = ScoresFiles(root / "random.parquet")
     out = np.lib.format.open_memmap(files.embeddings, "w+", "float16", (rows, width))

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 from PIL import Image
 
+from infra.gallery import image_records
 from infra.images import DATETIME_ORIGINAL, EXIF_IFD, time_from_name
 from infra.ledger import Ledger
 from infra.sources import read_many
@@ -67,10 +68,4 @@ def exif_time(data: bytes) -> str | None:
 def _ledger_times(ledger: Ledger | None, ids: Sequence[str]) -> dict[str, str | None]:
     if ledger is None:
         return {}
-    found: dict[str, str | None] = {}
-    for start in range(0, len(ids), 500):
-        chunk = list(ids[start : start + 500])
-        marks = ",".join("?" * len(chunk))
-        for row in ledger.query(f"SELECT id, taken_at FROM images WHERE id IN ({marks})", chunk):
-            found[row[0]] = row[1]
-    return found
+    return {image: row["taken_at"] for image, row in image_records(ledger, ids).items()}

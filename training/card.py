@@ -2,6 +2,7 @@
 
 DESIGN.md fixes its content: input size, backbone and weights origin, score normalisation,
 training data (scores table hash, image count), split, metrics and versions.
+:func:`output_to_score` turns the network's outputs into scores as the card describes.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from infra.errors import BeautyError
@@ -110,6 +112,16 @@ def read_card(folder: Path) -> ModelCard:
         return ModelCard.model_validate_json(path.read_text(encoding="utf-8"))
     except ValidationError as exc:
         raise BeautyError(f"{path}: not a model card ({exc.errors()[0]['msg']})") from None
+
+
+def output_to_score(card: ModelCard, outputs: np.ndarray) -> np.ndarray:
+    """The network's per-image output -> its score: ``output * std + mean`` for a regression
+    head (the crowd's scale), unchanged (P(top tier)) for a classifier."""
+    values = np.asarray(outputs, dtype=float)
+    if card.head.kind == "regression":
+        norm = card.score_normalisation
+        return values * norm.std + norm.mean
+    return values
 
 
 def versions() -> dict[str, str]:

@@ -1,4 +1,6 @@
-"""Running a trained model: load a run's model, score images by URI."""
+"""A finished run's saved network and its raw predictions on images: the held-out predictions
+training ends with and evaluation measures. Scoring galleries builds on it (``scoring.loading``).
+"""
 
 from __future__ import annotations
 

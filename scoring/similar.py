@@ -22,10 +22,10 @@ from infra.progress import bar
 from infra.settings import Settings
 from infra.sources import local_path
 from infra.workspace import Workspace
-from training.contact_sheet import contact_sheet
+from scoring.contact_sheet import contact_sheet
+from scoring.gallery import derived_ids
+from scoring.table import EMBEDDING_DTYPE, ScoresFiles, default_table, read_scores
 from training.data import reader_for
-from training.score_files import EMBEDDING_DTYPE, ScoresFiles, default_table, read_scores
-from training.scoring import derived_ids
 
 Progress = Callable[[str], None]
 BLOCK = 16384  # rows per matrix-vector product: a few tens of MB at a time
@@ -130,7 +130,7 @@ def similar(
         vector = np.asarray(index[row], dtype="float32")
         label = str(frame["image"].iloc[row])
     elif local_path(query).is_file():
-        from training.serving import Scorer
+        from scoring.scorer import Scorer
 
         progress(f"{query} is not in the gallery: embedding it with {Path(run_dir).name}")
         vector = Scorer(run_dir, batch_size=1).embed([query])[0]

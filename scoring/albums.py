@@ -1,4 +1,4 @@
-"""``curate``: the best of a scored gallery as an album, a contact sheet and star ratings.
+"""Albums (``curate``): the best of a scored gallery as an album, a contact sheet and star ratings.
 
 The album holds copies (or symbolic links) of the chosen photos named by rank
 (``0001_<original name>``) and ``album.csv``; the contact sheet is ``contact-sheet.html`` (its
@@ -29,13 +29,13 @@ from infra.progress import bar
 from infra.settings import Settings
 from infra.sources import is_s3, local_path
 from infra.workspace import Workspace
-from training.card import read_card
-from training.contact_sheet import contact_sheet
+from scoring.contact_sheet import contact_sheet
+from scoring.gallery import derived_ids, score_gallery
+from scoring.table import default_table, read_scores
+from scoring.xmp import stars, xmp_packet
+from training.card import output_to_score, read_card
 from training.data import Reader, reader_for
 from training.metrics import top_count, top_mask
-from training.score_files import default_table, read_scores
-from training.scoring import derived_ids, output_to_score, score_gallery
-from training.xmp import stars, xmp_packet
 
 Progress = Callable[[str], None]
 MANIFEST = "album.csv"

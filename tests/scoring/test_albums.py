@@ -15,10 +15,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 from infra.errors import BeautyError
-from training.curate import curate, parse_top
+from scoring.albums import curate, parse_top
+from scoring.gallery import score_gallery
+from scoring.table import read_scores
 from training.metrics import kept_for_recall
-from training.score_files import read_scores
-from training.scoring import score_gallery
 
 from .scoring_fixtures import TinyRun, tiny_run
 

@@ -228,7 +228,18 @@ def similar_command(
     help="Share of their comparisons held out to measure agreement.",
 )
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--min-votes", default=20, show_default=True, type=click.IntRange(2))
+@click.option(
+    "--min-votes",
+    default=20,
+    show_default=True,
+    type=click.IntRange(2),
+    help="Fewest decisive comparisons (a winner between two photos) to personalize from.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Write the personal run even when it agrees with the person no better than the base.",
+)
 @json_option
 def personalize_command(
     model: str,
@@ -237,6 +248,7 @@ def personalize_command(
     holdout: float,
     seed: int,
     min_votes: int,
+    force: bool,
     as_json: bool,
 ) -> None:
     """Teach a run one person's taste: refit its head on their own comparisons (from
@@ -257,6 +269,7 @@ def personalize_command(
         seed=seed,
         min_votes=min_votes,
         progress=_progress(as_json),
+        force=force,
     )
     row = {
         "run": taste.name,
@@ -267,9 +280,18 @@ def personalize_command(
         "heldout_votes": taste.heldout_votes,
         "agreement_before": round(taste.agreement_before, 4),
         "agreement_after": round(taste.agreement_after, 4),
+        "written": taste.written,
     }
     if as_json:
         emit([row], True, [])
+        return
+    if not taste.written:
+        click.echo(
+            f"kept the base run {taste.base_run}: a head fitted to {labeler} agreed with "
+            f"{taste.agreement_after:.1%} of their {taste.heldout_votes} held-out comparisons, "
+            f"no better than the base run's {taste.agreement_before:.1%}; nothing written "
+            "(label more, or --force to write it anyway)"
+        )
         return
     click.echo(
         f"run {taste.name} ({taste.run_dir}): agreement with {labeler} on "

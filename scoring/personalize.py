@@ -51,6 +51,7 @@ class Taste:
     agreement_after: float
     strength: float
     skipped: list[str]  # images that could not be read (their comparisons left out)
+    written: bool = True  # False: the personal head was no better, the base run is kept
 
 
 def personalize(
@@ -65,8 +66,10 @@ def personalize(
     min_votes: int = MIN_VOTES,
     batch_size: int = 16,
     progress: Progress = print,
+    force: bool = False,
 ) -> Taste:
-    """Fit a run's head to one labeler's comparisons; write the run ``runs/NAME``.
+    """Fit a run's head to one labeler's comparisons; write the run ``runs/NAME`` when it
+    agrees with the labeler's held-out comparisons better than the base run does.
 
     Parameters
     ----------
@@ -83,6 +86,8 @@ def personalize(
         local server: :func:`crowd.votes.labeler_votes`).
     holdout : float
         Share of the comparisons held out (seeded) to measure agreement.
+    force : bool
+        Write the new run even when it agrees no better than the base run.
 
     Raises
     ------
@@ -119,11 +124,15 @@ def personalize(
         f"agreement with {labeler} on {len(test)} held-out comparisons: "
         f"{before:.1%} before, {after:.1%} after"
     )
-    _set_head(head, *_rescaled(direction, base_direction, features.to_numpy()))
+    better = after > before
     taste = Taste(
         out.name, out, model.card.name, labeler, len(train), len(test), before, after,
-        strength, skipped,
+        strength, skipped, written=better or force,
     )  # fmt: skip
+    if not taste.written:
+        progress(f"the base run {base.name} is kept: the personal head is no better for {labeler}")
+        return taste
+    _set_head(head, *_rescaled(direction, base_direction, features.to_numpy()))
     _write_run(model, out, taste)
     return taste
 

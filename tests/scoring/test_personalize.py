@@ -90,6 +90,28 @@ def test_the_labelers_taste_is_learned(
         personalize(ws, tiny_run.run_dir, "ana", votes, progress=_quiet)
 
 
+def test_a_head_no_better_than_the_base_is_not_written_unless_forced(
+    tiny_run: TinyRun, tinted: tuple[Workspace, pd.DataFrame]
+) -> None:
+    ws, photos = tinted
+    # The person's held-out comparisons (the documented seeded 20%) contradict the ones the
+    # head is fitted to, so the fitted head must agree with them less than the base does.
+    votes = _redder_wins(photos, 160, seed=1)
+    held = np.zeros(len(votes), dtype=bool)
+    held[np.random.default_rng(0).permutation(len(votes))[:32]] = True
+    mixed = votes.copy()
+    mixed.loc[held, "label"] = np.where(
+        votes["label"] == votes["left"], votes["right"], votes["left"]
+    )[held]
+    taste = personalize(ws, tiny_run.run_dir, "ana", mixed, name="mixed", progress=_quiet)
+    assert taste.agreement_after < taste.agreement_before
+    assert not taste.written and not (ws.runs_dir / "mixed").exists()
+    forced = personalize(
+        ws, tiny_run.run_dir, "ana", mixed, name="mixed", progress=_quiet, force=True
+    )
+    assert forced.written and (ws.runs_dir / "mixed" / "model_card.json").exists()
+
+
 def test_too_few_comparisons_is_a_clear_error(
     tiny_run: TinyRun, tinted: tuple[Workspace, pd.DataFrame]
 ) -> None:

@@ -51,13 +51,20 @@ def list_(derived: bool, as_json: bool) -> None:
 def push(destination: str) -> None:
     """Upload registered images to DESTINATION (s3://bucket/prefix); resumable."""
     report = gallery.push_images(workspace(), destination)
+    by_reason: dict[str, list[str]] = {}
     for uri, why in report.failed:
-        click.echo(f"failed {uri}: {why}", err=True)
+        by_reason.setdefault(why, []).append(uri)
+    for why, uris in by_reason.items():
+        more = f" and {len(uris) - 1} more" if len(uris) > 1 else ""
+        click.echo(f"failed {uris[0]}{more}: {why}", err=True)
     click.echo(
         f"{report.uploaded} uploaded, {report.already} already there, {len(report.failed)} failed"
     )
     if report.failed:
-        raise BeautyError(f"{len(report.failed)} upload(s) failed: run the same command again")
+        raise BeautyError(
+            f"{len(report.failed)} upload(s) failed: fix what is said above and run the same "
+            "command again (images already uploaded are skipped)"
+        )
 
 
 def generate_sample(directory: Path, count: int, seed: int) -> pd.DataFrame:

@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from botocore.config import Config
-from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+)
 
 from infra.errors import BeautyError
 
@@ -34,6 +39,28 @@ def credentials_error(exc: Exception) -> BeautyError | None:
             "no AWS credentials: run `aws configure` or set AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"
         )
+    return None
+
+
+# Errors that every further call would repeat: stop at the first, with the fix.
+SYSTEMIC_CODES = {
+    "AccessDenied",
+    "AllAccessDisabled",
+    "ExpiredToken",
+    "InvalidAccessKeyId",
+    "InvalidToken",
+    "NoSuchBucket",
+    "SignatureDoesNotMatch",
+}
+
+
+def systemic_error(exc: Exception) -> BeautyError | None:
+    """The one-line error for a failure that is not about one object (credentials, a missing
+    bucket, no network), or None for a failure of that object alone."""
+    if isinstance(exc, NoCredentialsError | EndpointConnectionError):
+        return user_error(exc)
+    if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in SYSTEMIC_CODES:
+        return user_error(exc)
     return None
 
 

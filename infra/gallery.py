@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from infra.aws import systemic_error
 from infra.errors import BeautyError
 from infra.images import EXTENSIONS, FORMATS, BadImage, ImageInfo, inspect_image
 from infra.ledger import Ledger, utcnow
@@ -260,6 +261,10 @@ def push_images(ws: Workspace, destination: str, *, s3_client: Any = None) -> Pu
     for image_id, result in read_many(upload, (r["id"] for r in todo), workers=s3.workers):
         progress.update(1)
         if isinstance(result, Exception):
+            stop = systemic_error(result)
+            if stop is not None:
+                progress.close()
+                raise stop
             report.failed.append((source_uri[image_id], str(result)))
             continue
         uri = f"s3://{target.bucket}/{result.decode()}"

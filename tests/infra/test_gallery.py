@@ -120,3 +120,28 @@ def test_push_of_local_images_is_resumable_after_a_failure(
         (messy_gallery / "moved.jpg").rename(messy_gallery / "a.jpg")
         second = gallery.push_images(ws, "s3://served/p", s3_client=s3)
         assert second.uploaded == 1 and second.already == 3
+
+
+def test_push_without_credentials_or_bucket_stops_at_once_with_the_fix(
+    ws: Workspace, messy_gallery: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from beauty.cli import cli
+
+    gallery.add_images(ws, str(messy_gallery))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    result = CliRunner().invoke(cli, ["-w", str(ws.root), "images", "push", "s3://served/p"])
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "no AWS credentials" in errors[0] and "aws configure" in errors[0]
+    assert "failed" not in result.stderr  # stopped at the first upload, not once per image
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        with pytest.raises(BeautyError, match="NoSuchBucket.*check the bucket"):
+            gallery.push_images(ws, "s3://missing/p", s3_client=s3)
+    assert ws.ledger.scalar("SELECT COUNT(*) FROM image_uris WHERE kind = 'pushed'") == 0

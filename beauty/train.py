@@ -111,9 +111,8 @@ def evaluate_command(
 ) -> None:
     """Measure run RUN (runs/NAME or NAME) on its held-out images: rank agreement, gallery
     reduction, F2, recall/precision/nDCG at the top 5% and 10%, with bootstrap intervals."""
+    _, folder = run_context(run)  # a wrong name is said before TensorFlow loads
     from training.evaluate import evaluate
-
-    _, folder = run_context(run)
 
     def progress(line: str) -> None:
         click.echo(line, err=as_json)

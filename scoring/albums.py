@@ -198,6 +198,7 @@ def curate(
         folder,
         f"Album: {rule}",
         read,
+        order="best first (highest predicted score)",
     )
     album = Album(folder, photos, len(frame), rule, cut, html_path, png_path)
     if xmp or xmp_beside_originals:

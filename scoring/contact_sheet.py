@@ -23,7 +23,10 @@ from infra.sources import read_bytes, read_many
 from training.data import Reader
 
 SHEET = "contact-sheet"
-THUMB_BOX = (480, 320)
+# Thumbnails are sized by height so a 237x1820 panorama is as readable as a 4:3 photo; very
+# wide ones are capped by width.
+THUMB_HEIGHT = 200
+THUMB_MAX_WIDTH = 1400
 SHEET_WIDTH = 1600  # pixels of the PNG sheet; it shows the first PNG_LIMIT photos
 PNG_LIMIT = 60
 
@@ -35,9 +38,12 @@ def contact_sheet(
     folder: Path,
     heading: str,
     read: Reader = read_bytes,
+    *,
+    order: str,
 ) -> tuple[Path, Path]:
     """``contact-sheet.html`` (all photos, thumbnails in ``contact-sheet/``) and
-    ``contact-sheet.png`` (the first :data:`PNG_LIMIT`) in ``folder``, in the order given."""
+    ``contact-sheet.png`` (the first :data:`PNG_LIMIT`) in ``folder``, in the order given,
+    which ``order`` states in words for the reader ("best first", "nearest first")."""
     thumbs_dir = folder / SHEET
     shutil.rmtree(thumbs_dir, ignore_errors=True)
     thumbs_dir.mkdir(parents=True)
@@ -63,12 +69,12 @@ def contact_sheet(
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(heading)}</title><style>"
         "body{font-family:sans-serif;margin:1.5em;color:#222;background:#fafafa}"
-        "main{display:flex;flex-wrap:wrap;gap:14px}figure{margin:0;max-width:480px}"
-        "img{max-width:480px;max-height:320px;display:block}"
+        "main{display:flex;flex-wrap:wrap;gap:14px}figure{margin:0;max-width:100%}"
+        f"img{{max-width:100%;height:auto;max-height:{THUMB_HEIGHT}px;display:block}}"
         "figcaption{font-size:13px;padding-top:4px}.missing{width:240px;height:80px;"
         "background:#ddd;display:flex;align-items:center;justify-content:center}"
         f"</style></head><body><h1>{html.escape(heading)}</h1>"
-        f"<p>{len(cells)} photo(s), best first.</p><main>\n"
+        f"<p>{len(cells)} photo(s), {html.escape(order)}.</p><main>\n"
         + "\n".join(cells)
         + "\n</main></body></html>\n"
     )
@@ -81,7 +87,8 @@ def contact_sheet(
 
 def _thumbnail_jpeg(uri: str, read: Reader) -> bytes:
     image = load_rgb(read(uri))
-    image.thumbnail(THUMB_BOX)
+    width = min(THUMB_MAX_WIDTH, round(image.width * THUMB_HEIGHT / max(1, image.height)))
+    image.thumbnail((max(1, width), THUMB_HEIGHT))
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=85)
     return buffer.getvalue()

@@ -102,7 +102,8 @@ def similar(
     out: str | Path | None = None,
     progress: Progress = print,
 ) -> Neighbours:
-    """The ``k`` photos of a scored gallery most like ``query``, with a contact sheet.
+    """The ``k`` photos of a scored gallery most like ``query`` (itself not counted), with a
+    contact sheet, nearest first.
 
     Parameters
     ----------
@@ -143,8 +144,11 @@ def similar(
             "file exists; check the name"
         )
     started = time.monotonic()
-    derived = frame["image"].isin(derived_ids(workspace)).to_numpy()
-    rows, sims = nearest(index, vector, k, exclude=derived if derived.any() else None)
+    # The query itself is no answer to "what looks like it": k others are found.
+    skip = frame["image"].isin(derived_ids(workspace)).to_numpy()
+    if row is not None:
+        skip = skip | (frame["image"].to_numpy() == frame["image"].iloc[row])
+    rows, sims = nearest(index, vector, k, exclude=skip if skip.any() else None)
     seconds = time.monotonic() - started
     photos = frame.iloc[rows][["image", "uri", "score", "percentile"]].reset_index(drop=True)
     photos.insert(0, "rank", np.arange(1, len(photos) + 1))
@@ -160,6 +164,7 @@ def similar(
         folder,
         f"Photos like {query}",
         reader_for(photos["uri"].tolist(), s3.region, s3.endpoint_url),
+        order="nearest first (the query photo itself left out)",
     )
     return result
 

@@ -66,7 +66,14 @@ def add_images(ws: Workspace, location: str, *, s3_client: Any = None) -> Import
             report.skipped.append((uri, f"unreadable ({data})"))
             continue
         try:
-            batch.append((obj, inspect_image(data, obj.name, settings.images.max_pixels)))
+            batch.append(
+                (
+                    obj,
+                    inspect_image(
+                        data, obj.name, settings.images.max_pixels, settings.images.camera_timezone
+                    ),
+                )
+            )
         except BadImage as exc:
             report.skipped.append((uri, str(exc)))
         if len(batch) >= CHUNK:

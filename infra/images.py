@@ -10,7 +10,8 @@ import io
 import re
 import warnings
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from PIL import Image, UnidentifiedImageError
 
@@ -19,6 +20,7 @@ EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 ORIENTATION_TAG = 274
 EXIF_IFD = 0x8769
 DATETIME_ORIGINAL = 36867
+OFFSET_TIME_ORIGINAL = 36881  # EXIF 2.31: the UTC offset of DateTimeOriginal, "+02:00"
 # 2016-07-14_1930.jpg, 20160714-193000.jpg, 2016-07-14T19:30:00 ...
 STAMP = re.compile(
     r"(20\d{2}|19\d{2})-?(\d{2})-?(\d{2})[_T -]?(\d{2})[:-]?(\d{2})(?:[:-]?(\d{2}))?"
@@ -48,8 +50,14 @@ def image_id(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def inspect_image(data: bytes, name: str, max_pixels: int) -> ImageInfo:
+def inspect_image(
+    data: bytes, name: str, max_pixels: int, camera_timezone: str | None = None
+) -> ImageInfo:
     """Validate and describe one image file.
+
+    The capture time is the camera's local time (EXIF ``DateTimeOriginal``, else a stamp in the
+    file name), with its UTC offset from EXIF ``OffsetTimeOriginal`` or the ``camera_timezone``
+    (an IANA name); with neither it stays local time without an offset, never taken for UTC.
 
     Raises :class:`BadImage` for non-images, unsupported formats, decompression bombs (checked from
     the header, before any pixel is decoded) and truncated or corrupt files (a full decode).
@@ -88,7 +96,7 @@ def inspect_image(data: bytes, name: str, max_pixels: int) -> ImageInfo:
         height=height,
         format=fmt,
         bytes=len(data),
-        taken_at=_exif_time(exif) or time_from_name(name),
+        taken_at=capture_time(_exif_time(exif) or time_from_name(name), camera_timezone),
     )
 
 
@@ -105,23 +113,42 @@ def load_rgb(data: bytes) -> Image.Image:
 
 
 def time_from_name(name: str) -> str | None:
-    """A capture time written in a file name, as webcam archives do (ISO 8601 UTC)."""
+    """A capture time written in a file name, as webcam archives do: the camera's local time,
+    ISO 8601 without an offset."""
     match = STAMP.search(name)
     if not match:
         return None
     y, mo, d, h, mi, s = (int(g) if g else 0 for g in match.groups())
     try:
-        return datetime(y, mo, d, h, mi, s, tzinfo=UTC).isoformat().replace("+00:00", "Z")
+        return datetime(y, mo, d, h, mi, s).isoformat()
     except ValueError:
         return None
+
+
+def capture_time(local: str | None, camera_timezone: str | None) -> str | None:
+    """``local`` (ISO 8601, with or without an offset) with the camera's offset where one is
+    known: its own, else the time zone's at that moment. The date part stays the local day."""
+    if local is None or camera_timezone is None or _has_offset(local):
+        return local
+    moment = datetime.fromisoformat(local).replace(tzinfo=ZoneInfo(camera_timezone))
+    return moment.isoformat()
+
+
+def _has_offset(stamp: str) -> bool:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).tzinfo is not None
 
 
 def _exif_time(exif: Image.Exif) -> str | None:
-    raw = exif.get_ifd(EXIF_IFD).get(DATETIME_ORIGINAL)
+    tags = exif.get_ifd(EXIF_IFD)
+    raw, offset = tags.get(DATETIME_ORIGINAL), tags.get(OFFSET_TIME_ORIGINAL)
     if not isinstance(raw, str):
         return None
     try:
-        stamp = datetime.strptime(raw.strip(), "%Y:%m:%d %H:%M:%S").replace(tzinfo=UTC)
+        stamp = datetime.strptime(raw.strip().rstrip("\x00"), "%Y:%m:%d %H:%M:%S")
     except ValueError:
         return None
-    return stamp.isoformat().replace("+00:00", "Z")
+    if isinstance(offset, str) and re.fullmatch(r"[+-]\d{2}:\d{2}", offset.strip("\x00 ")):
+        sign = -1 if offset.strip()[0] == "-" else 1
+        hours, minutes = (int(p) for p in offset.strip("\x00 +-").split(":"))
+        stamp = stamp.replace(tzinfo=timezone(sign * timedelta(hours=hours, minutes=minutes)))
+    return stamp.isoformat()

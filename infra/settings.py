@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from infra.errors import ConfigError
 
@@ -28,6 +29,22 @@ class Section(BaseModel):
 class ImagesSettings(Section):
     max_pixels: int = Field(90_000_000, gt=0, description="larger images are refused as bombs")
     extensions: list[str] = [".jpg", ".jpeg", ".png", ".webp"]
+    camera_timezone: str | None = Field(
+        None,
+        description="IANA time zone of the camera's clock (e.g. America/Los_Angeles), for "
+        "capture times without an EXIF offset; unset keeps them as local time",
+    )
+
+    @field_validator("camera_timezone")
+    @classmethod
+    def _known_zone(cls, zone: str | None) -> str | None:
+        if zone is None:
+            return None
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {zone!r}: use an IANA name") from None
+        return zone
 
 
 class S3Settings(Section):

@@ -9,13 +9,16 @@ ranking and a trained model can be checked against the truth.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
+from infra.images import DATETIME_ORIGINAL, EXIF_IFD, OFFSET_TIME_ORIGINAL
 from sample.compose import Scene, render
-from sample.schedule import PLAN_COLUMNS, plan_frames
+from sample.schedule import LOCAL, PLAN_COLUMNS, plan_frames
 from sample.taste import beauty
 
 __all__ = ["TRUTH_COLUMNS", "generate_gallery"]
@@ -64,9 +67,22 @@ def generate_gallery(
         day = int(str(row["day"]).replace("-", ""))
         day_seed = int(np.random.SeedSequence([seed, day]).generate_state(1)[0])
         picture = render(Scene.from_row(row), np.random.default_rng(frame_seed), day_seed)
-        picture.save(out_dir / str(row["image"]), "JPEG", quality=JPEG_QUALITY)
+        picture.save(
+            out_dir / str(row["image"]), "JPEG", quality=JPEG_QUALITY, exif=_exif(row["taken_at"])
+        )
         if progress is not None:
             progress(done)
     truth = frames[TRUTH_COLUMNS].reset_index(drop=True)
     truth.to_csv(out_dir / "truth.csv", index=False)
     return truth
+
+
+def _exif(taken_at: str) -> Image.Exif:
+    """What a camera writes: the local capture time and its UTC offset (EXIF 2.31)."""
+    moment = datetime.fromisoformat(taken_at.replace("Z", "+00:00")).astimezone(LOCAL)
+    offset = moment.strftime("%z")
+    exif = Image.Exif()
+    ifd = exif.get_ifd(EXIF_IFD)
+    ifd[DATETIME_ORIGINAL] = moment.strftime("%Y:%m:%d %H:%M:%S")
+    ifd[OFFSET_TIME_ORIGINAL] = f"{offset[:3]}:{offset[3:]}"
+    return exif

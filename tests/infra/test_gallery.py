@@ -31,7 +31,7 @@ def test_local_import_keeps_good_images_and_reports_each_bad_file(
     assert images["alpha.png"]["format"] == "PNG"
     # EXIF orientation 6: stored 64x16, shown 16x64
     assert (images["rotated.jpg"]["width"], images["rotated.jpg"]["height"]) == (16, 64)
-    assert images["2016-07-14_1930.jpg"]["taken_at"] == "2016-07-14T19:30:00Z"
+    assert images["2016-07-14_1930.jpg"]["taken_at"] == "2016-07-14T19:30:00"  # local, no offset
     assert images["a.jpg"]["aliases"] == 1
 
 
@@ -145,3 +145,49 @@ def test_push_without_credentials_or_bucket_stops_at_once_with_the_fix(
         with pytest.raises(BeautyError, match="NoSuchBucket.*check the bucket"):
             gallery.push_images(ws, "s3://missing/p", s3_client=s3)
     assert ws.ledger.scalar("SELECT COUNT(*) FROM image_uris WHERE kind = 'pushed'") == 0
+
+
+def _jpeg_with_exif(path: Path, local: str, offset: str | None) -> None:
+    from PIL import Image
+
+    from infra.images import DATETIME_ORIGINAL, EXIF_IFD, OFFSET_TIME_ORIGINAL
+
+    exif = Image.Exif()
+    ifd = exif.get_ifd(EXIF_IFD)
+    ifd[DATETIME_ORIGINAL] = local
+    if offset is not None:
+        ifd[OFFSET_TIME_ORIGINAL] = offset
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (24, 16), (90, 120, 160)).save(path, "JPEG", exif=exif)
+
+
+def test_capture_times_stay_local_with_their_offset(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    _jpeg_with_exif(photos / "east.jpg", "2015:01:10 23:30:00", "+09:00")
+    _jpeg_with_exif(photos / "plain.jpg", "2015:01:10 23:40:00", None)
+    (photos / "2015-01-10_0820.jpg").write_bytes(jpeg_bytes(7))
+    ws = Workspace.init(tmp_path / "ws")
+    gallery.add_images(ws, str(photos))
+    taken = {r["file_name"]: r["taken_at"] for r in gallery.list_images(ws.ledger)}
+    assert taken["east.jpg"] == "2015-01-10T23:30:00+09:00"  # the local day is the 10th
+    assert taken["plain.jpg"] == "2015-01-10T23:40:00"  # unknown zone: local, never called UTC
+    assert taken["2015-01-10_0820.jpg"] == "2015-01-10T08:20:00"
+
+    seattle = Workspace.init(tmp_path / "seattle")
+    (seattle.root / "beauty.toml").write_text(
+        '[images]\ncamera_timezone = "America/Los_Angeles"\n', encoding="utf-8"
+    )
+    seattle = Workspace.open(seattle.root)
+    gallery.add_images(seattle, str(photos))
+    taken = {r["file_name"]: r["taken_at"] for r in gallery.list_images(seattle.ledger)}
+    assert taken["2015-01-10_0820.jpg"] == "2015-01-10T08:20:00-08:00"  # 16:20 UTC
+    assert taken["east.jpg"] == "2015-01-10T23:30:00+09:00"  # its own offset wins
+
+
+def test_an_unknown_camera_time_zone_is_one_line(tmp_path: Path) -> None:
+    from infra.errors import ConfigError
+
+    ws = Workspace.init(tmp_path / "ws")
+    (ws.root / "beauty.toml").write_text('[images]\ncamera_timezone = "Mars/Olympus"\n')
+    with pytest.raises(ConfigError, match="unknown time zone 'Mars/Olympus'"):
+        Workspace.open(ws.root)

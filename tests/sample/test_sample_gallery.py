@@ -196,3 +196,20 @@ def test_pictures_show_their_factors() -> None:
     assert _picture(sun_elevation=-11.0).mean() < noon.mean() / 2
     murky = _picture(clouds=1.0, rain=0.8, haze=0.3)
     assert murky[100:].std() < noon[100:].std()
+
+
+def test_registered_sample_frames_carry_their_true_capture_moment(
+    gallery: tuple[Path, pd.DataFrame, list[int]], tmp_path: Path
+) -> None:
+    from infra import gallery as images
+    from infra.workspace import Workspace
+
+    folder, truth, _ = gallery
+    ws = Workspace.init(tmp_path / "ws")
+    images.add_images(ws, str(folder))
+    taken = {r["file_name"]: r["taken_at"] for r in images.list_images(ws.ledger)}
+    for row in truth.itertuples():
+        stamp = pd.Timestamp(taken[row.image])
+        assert stamp.tzinfo is not None, row.image  # EXIF carries the offset, as cameras do
+        assert stamp.tz_convert("UTC") == pd.Timestamp(row.taken_at), row.image
+        assert taken[row.image][:10] == row.day  # the capture day is the local day

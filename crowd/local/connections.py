@@ -25,19 +25,20 @@ from infra.settings import LabelSettings
 log = logging.getLogger(__name__)
 CLEANUP_INTERVAL = 1  # seconds between sweeps for overdue connections (waitress takes whole s)
 TRUSTED_PROXY = "127.0.0.1"  # a reverse proxy on this machine
+_DEFAULTS = LabelSettings()
 
 
 @dataclass(frozen=True)
 class ServerLimits:
     """How many connections the server holds, and how long each may take (seconds)."""
 
-    threads: int = 8
-    connection_limit: int = 500
-    header_timeout: float = 5.0
-    body_timeout: float = 15.0
-    idle_timeout: int = 15
-    max_header_bytes: int = 32 * 1024
-    max_body_bytes: int = 1 << 20
+    threads: int = _DEFAULTS.threads
+    connection_limit: int = _DEFAULTS.connection_limit
+    header_timeout: float = _DEFAULTS.header_timeout
+    body_timeout: float = _DEFAULTS.body_timeout
+    idle_timeout: int = _DEFAULTS.idle_timeout
+    max_header_bytes: int = _DEFAULTS.max_header_bytes
+    max_body_bytes: int = _DEFAULTS.max_body_bytes
 
     @classmethod
     def from_settings(cls, label: LabelSettings) -> ServerLimits:

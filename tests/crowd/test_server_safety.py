@@ -3,6 +3,8 @@ origins, cookies and failed sign-ins."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import signal
 import stat
@@ -242,21 +244,19 @@ def test_session_cookies_are_strict_and_secure_over_https(tmp_path: Path) -> Non
     assert "Secure" in tls.headers["Set-Cookie"]
 
 
-def _cookie_over(server_url: str, worker: str, forwarded_proto: str) -> str:
-    import http.client
-
-    host, _, port = server_url.removeprefix("http://").rpartition(":")
+def _sign_in_over(url: str, worker: str, code: str, **headers: str) -> tuple[int, Any]:
+    """A JSON sign-in over a real socket, as a proxy would forward it: status and headers."""
+    host, _, port = url.removeprefix("http://").rpartition(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=10)
     try:
-        body = f'{{"worker": "{worker}", "access_code": "{CODE}"}}'
-        conn.request(
-            "POST", "/api/session", body=body,
-            headers={"Content-Type": "application/json", "X-Forwarded-Proto": forwarded_proto},
-        )  # fmt: skip
+        body = json.dumps({"worker": worker, "access_code": code})
+        sent = {"Content-Type": "application/json"} | {
+            k.replace("_", "-"): v for k, v in headers.items()
+        }
+        conn.request("POST", "/api/session", body=body, headers=sent)
         response = conn.getresponse()
         response.read()
-        assert response.status == 200
-        return response.headers["Set-Cookie"]
+        return response.status, response.headers
     finally:
         conn.close()
 
@@ -264,10 +264,28 @@ def _cookie_over(server_url: str, worker: str, forwarded_proto: str) -> str:
 def test_behind_a_trusted_proxy_cookies_are_secure(tmp_path: Path) -> None:
     ws = gallery_workspace(tmp_path)
     with start_server(ws, ServerOptions(trust_proxy=True, access_code=CODE)) as server:
-        assert "Secure" in _cookie_over(server.url, "ada", "https")
-        assert "Secure" not in _cookie_over(server.url, "bea", "http")
+        status, headers = _sign_in_over(server.url, "ada", CODE, X_Forwarded_Proto="https")
+        assert status == 200 and "Secure" in headers["Set-Cookie"]
+        status, headers = _sign_in_over(server.url, "bea", CODE, X_Forwarded_Proto="http")
+        assert status == 200 and "Secure" not in headers["Set-Cookie"]
     with start_server(ws, ServerOptions(access_code=CODE)) as server:  # no proxy: header ignored
-        assert "Secure" not in _cookie_over(server.url, "cy", "https")
+        status, headers = _sign_in_over(server.url, "cy", CODE, X_Forwarded_Proto="https")
+        assert status == 200 and "Secure" not in headers["Set-Cookie"]
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_budget(tmp_path: Path) -> None:
+    ws = gallery_workspace(tmp_path)
+    for trusted in (True, False):
+        with start_server(ws, ServerOptions(trust_proxy=trusted, access_code=CODE)) as server:
+            for _ in range(6):
+                status, _ = _sign_in_over(server.url, "eve", "guess", X_Forwarded_For="10.0.0.1")
+                assert status == 403
+            blocked, _ = _sign_in_over(server.url, "eve", "guess", X_Forwarded_For="10.0.0.1")
+            other, _ = _sign_in_over(server.url, "eve", "guess", X_Forwarded_For="10.0.0.2")
+            assert blocked == 429
+            # Behind the proxy 10.0.0.2 is another client; otherwise the header is ignored
+            # and both are the one address the requests came from.
+            assert other == (403 if trusted else 429)
 
 
 # Failed sign-ins: a few free, then exponential backoff per client address.

@@ -118,7 +118,10 @@ def create_app(
         try:
             req = SessionRequest.model_validate(payload)
         except ValidationError as exc:
-            raise Refused(400, f"name: {exc.errors()[0]['msg']}") from None
+            error = exc.errors()[0]
+            field = str(error["loc"][0]) if error["loc"] else "sign-in"
+            field = "name" if field == "worker" else field
+            raise Refused(400, f"{field}: {error['msg']}") from None
         code_ok = policy.access_code is None or matches(req.access_code, policy.access_code)
         identity = checked(
             lambda: labelers.sign_in(

@@ -27,6 +27,8 @@ from beauty.weights import weights_group
 from beauty.workers import workers_group
 from infra.errors import BeautyError
 
+PRIVATE_UMASK = 0o077
+
 
 class BeautyGroup(click.Group):
     """Reports user errors (and AWS failures) in one line on stderr with exit code 1; click
@@ -60,6 +62,9 @@ class BeautyGroup(click.Group):
 @click.version_option(__version__, prog_name="beauty")
 def cli(workspace: str | None) -> None:
     """Beauty Crowd: crowd comparisons -> beauty scores -> a model that scores a whole gallery."""
+    # What a command writes (ledger, tables, reports, runs) is its owner's alone: 0600 / 0700.
+    previous = os.umask(PRIVATE_UMASK)
+    click.get_current_context().call_on_close(lambda: os.umask(previous))
 
 
 cli.add_command(init_command)

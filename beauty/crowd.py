@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from beauty.common import emit, json_option, workspace
+from beauty.label import access_code_file_option
+from crowd.local.codes import read_code_file
 
 
 @click.group("crowd")
@@ -34,6 +36,7 @@ def crowd_group() -> None:
     help="CSV of recorded votes (worker, left, right, label) that honest workers replay.",
 )
 @click.option("--url", help="A running labeling server (default: one started for this run).")
+@access_code_file_option
 @click.option("--seed", default=0, show_default=True, type=int)
 @json_option
 def simulate(
@@ -42,15 +45,22 @@ def simulate(
     truth: Path | None,
     replay: Path | None,
     url: str | None,
+    access_code_file: Path | None,
     seed: int,
     as_json: bool,
 ) -> None:
-    """Let a simulated crowd work every open local HIT through the server's JSON API."""
+    """Let a simulated crowd work every open local HIT through the server's JSON API.
+
+    A server at --url with an access code needs it: BEAUTY_LABEL__ACCESS_CODE or
+    --access-code-file.
+    """
     from crowd.local.simulate import simulate_crowd  # numpy and the crowd models load only here
 
+    code = read_code_file(access_code_file) if access_code_file else None
     report = simulate_crowd(
-        workspace(), workers, spammers, truth_path=truth, replay_path=replay, url=url, seed=seed
-    )
+        workspace(), workers, spammers, truth_path=truth, replay_path=replay, url=url,
+        seed=seed, access_code=code,
+    )  # fmt: skip
     emit(report.rows(), as_json, ["kind", "workers", "submissions"])
     if not as_json:
         click.echo(

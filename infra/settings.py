@@ -93,9 +93,26 @@ class ReviewSettings(Section):
 
 
 class LabelSettings(Section):
+    """The local labeling server: where it listens, who may sign in, what a client may hold."""
+
     host: str = "127.0.0.1"
     port: int = Field(8765, ge=0, le=65535)
-    access_code: str | None = None
+    access_code: str | None = Field(None, description="at least 12 characters; or a file")
+    admin_code: str | None = Field(None, description="for the full /status; generated if unset")
+    host_names: list[str] = Field([], description="names labelers reach the server by")
+    invite_only: bool = Field(False, description="only names given by `beauty label invite`")
+    trust_proxy: bool = Field(False, description="X-Forwarded-For/-Proto from 127.0.0.1")
+    threads: int = Field(8, ge=1, le=64)
+    connection_limit: int = Field(500, ge=8, le=10_000, description="open connections at most")
+    header_timeout: float = Field(
+        5.0, gt=0, le=120, allow_inf_nan=False, description="seconds to send a request header"
+    )
+    body_timeout: float = Field(
+        15.0, gt=0, le=300, allow_inf_nan=False, description="seconds to send a request body"
+    )
+    idle_timeout: int = Field(15, ge=1, le=600, description="seconds a quiet connection is kept")
+    max_header_bytes: int = Field(32 * 1024, ge=1024, le=1 << 20)
+    max_body_bytes: int = Field(1 << 20, ge=1024, le=64 << 20)
 
 
 class RankingSettings(Section):

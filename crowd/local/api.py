@@ -1,6 +1,7 @@
 """The local market's JSON API payloads: what the HIT page and the simulated crowd exchange.
 
-``POST /api/session`` takes a :class:`SessionRequest` and sets the session cookie;
+``POST /api/session`` takes a :class:`SessionRequest`, answers a :class:`SessionReply` and
+sets the session cookie;
 ``GET /api/next`` answers a :class:`NextHit` (or 204 when nothing is left);
 ``POST /api/submit?assignment=TOKEN`` takes the answer JSON (``crowd.answers.HitAnswer``) and
 answers a :class:`SubmitReply` once the answer is stored. Refusals are ``{"error": "..."}``
@@ -16,13 +17,18 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
 WorkerName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
 
+Secret = Annotated[str, StringConstraints(max_length=256)]
+
+
 class SessionRequest(BaseModel):
-    """A labeler signing in: their name (the worker id) and, where required, the access code."""
+    """A labeler signing in: their name (the worker id) and their key once the name is claimed;
+    the access code where the server has one (a valid key stands in for it)."""
 
     model_config = ConfigDict(extra="forbid")
 
     worker: WorkerName
-    access_code: str | None = None
+    access_code: Secret | None = None
+    key: Secret | None = None
 
     @field_validator("worker")
     @classmethod
@@ -30,6 +36,15 @@ class SessionRequest(BaseModel):
         if not value.isprintable():
             raise ValueError("a name must be printable text")
         return value
+
+
+class SessionReply(BaseModel):
+    """A signed-in labeler. A sign-in that claimed the name gets its key, shown only this once,
+    and ``link``, a sign-in address holding it, to bookmark; later sign-ins need the key."""
+
+    worker: str
+    key: str | None = None
+    link: str | None = None
 
 
 class ImageRef(BaseModel):

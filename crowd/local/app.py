@@ -1,8 +1,11 @@
 """The local labeling server as a Flask app: sign-in, the HIT page, images, status, JSON API.
 
-Labelers are known by a signed session cookie set at sign-in, so an answer can only be
-submitted by the labeler its HIT was handed to. Images are served by their opaque per-HIT
-token, and only to a labeler who was handed that HIT: no file path ever reaches the server.
+Labelers are known by a signed session cookie (HttpOnly, SameSite=Strict, Secure over HTTPS)
+set at sign-in and tied to their name's key, so an answer can only be submitted by the labeler
+its HIT was handed to, and a new key ends every older session. Every request is checked for
+its ``Host`` and every POST for its origin (:mod:`crowd.local.guard`); forms carry a CSRF
+token. Images are served by their opaque per-HIT token, and only to a labeler who was handed
+that HIT: no file path ever reaches the server.
 """
 
 from __future__ import annotations
@@ -11,13 +14,25 @@ import hmac
 import secrets
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, Response, jsonify, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from pydantic import ValidationError
 from werkzeug.wrappers import Response as BaseResponse
 
-from crowd.local.api import ImageRef, NextHit, ScreenRef, SessionRequest, SubmitReply
+from crowd.local import labelers
+from crowd.local.api import (
+    ImageRef,
+    NextHit,
+    ScreenRef,
+    SessionReply,
+    SessionRequest,
+    SubmitReply,
+)
+from crowd.local.codes import matches
+from crowd.local.guard import ServerPolicy, SignInLimiter, TooManyTries, same_origin
+from crowd.local.labelers import BadSecret
 from crowd.local.market import LOCAL_HITS, Clock, Handout, LocalMarket, Refused
 from crowd.local.status import market_status
 from crowd.page import render_hit_page
@@ -26,16 +41,25 @@ from infra.ledger import Ledger, iso
 from infra.sources import read_bytes
 from infra.workspace import Workspace
 
-MAX_ANSWER_BYTES = 1 << 20
+_T = TypeVar("_T")
+
 IMAGE_CACHE = 32
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """Session cookies marked Secure whenever the page came over HTTPS (directly or through a
+    trusted proxy), so a browser never sends them in the clear."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return request.is_secure
 
 
 def create_app(
     ws: Workspace,
+    policy: ServerPolicy | None = None,
     *,
-    expert: bool = False,
-    access_code: str | None = None,
     clock: Clock | None = None,
+    limiter: SignInLimiter | None = None,
 ) -> Flask:
     """The server for the workspace's open local batches.
 
@@ -44,73 +68,163 @@ def create_app(
     ws : Workspace
         Its ledger holds the batches; ``mturk.assignment_duration_seconds`` is how long a
         hand-out is held.
-    expert : bool
-        Labelers' answers become expert gold (an access code is then required to sign in).
-    access_code : str, optional
-        Required at sign-in when given.
+    policy : ServerPolicy, optional
+        Hosts, codes and modes (default: loopback, no access code, no requester's code).
     clock : callable, optional
         Now, as an aware datetime (tests move it forward).
+    limiter : SignInLimiter, optional
+        Failed sign-ins per client address (tests give one with its own clock).
     """
-    access_code = access_code or None  # an empty code protects nothing
+    policy = policy or ServerPolicy()
+    limiter = limiter or SignInLimiter()
     app = Flask(__name__)
     app.secret_key = secrets.token_bytes(32)
+    app.session_interface = _SessionInterface()
     app.jinja_env.autoescape = True
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        MAX_CONTENT_LENGTH=MAX_ANSWER_BYTES,
+        SESSION_COOKIE_SAMESITE="Strict",
+        MAX_CONTENT_LENGTH=policy.max_body_bytes,
     )
-    market = LocalMarket(ws.ledger, ws.settings.mturk.assignment_duration_seconds, expert)
+    market = LocalMarket(ws.ledger, ws.settings.mturk.assignment_duration_seconds, policy.expert)
     if clock is not None:
         market.clock = clock
     image_bytes = _image_reader(ws.ledger)
 
     def labeler() -> str | None:
-        worker = session.get("worker")
-        return worker if isinstance(worker, str) else None
+        """The signed-in labeler, while the key they signed in with is still theirs."""
+        worker, print_ = session.get("worker"), session.get("key")
+        if not isinstance(worker, str) or not isinstance(print_, str):
+            return None
+        return worker if labelers.still_valid(ws.ledger, worker, print_) else None
 
-    def sign_in(payload: Any) -> str:
+    def client() -> str:
+        return request.remote_addr or "unknown"
+
+    def checked(check: Callable[[], _T]) -> _T:
+        """Run a check of a secret under the client's budget of failed tries."""
+        wait = limiter.retry_after(client())
+        if wait:
+            raise TooManyTries(wait)
+        try:
+            result = check()
+        except BadSecret:
+            limiter.failed(client())
+            raise
+        limiter.succeeded(client())
+        return result
+
+    def sign_in(payload: dict[str, Any]) -> labelers.Identity:
         try:
             req = SessionRequest.model_validate(payload)
         except ValidationError as exc:
-            raise Refused(400, f"name: {exc.errors()[0]['msg']}") from None
-        if access_code is not None and not hmac.compare_digest(
-            (req.access_code or "").encode(), access_code.encode()
-        ):
-            raise Refused(403, "wrong access code; ask whoever runs this server for it")
-        market.sign_in(req.worker)
+            error = exc.errors()[0]
+            field = str(error["loc"][0]) if error["loc"] else "sign-in"
+            field = "name" if field == "worker" else field
+            raise Refused(400, f"{field}: {error['msg']}") from None
+        code_ok = policy.access_code is None or matches(req.access_code, policy.access_code)
+        identity = checked(
+            lambda: labelers.sign_in(
+                ws.ledger, req.worker, req.key or None, code_ok=code_ok,
+                invite_only=policy.invite_only, now=iso(market.clock()),
+            )
+        )  # fmt: skip
+        market.sign_in(identity.worker)
         session.clear()
-        session["worker"] = req.worker
-        return req.worker
+        session["worker"], session["key"] = identity.worker, identity.fingerprint
+        return identity
+
+    def link(identity: labelers.Identity) -> str | None:
+        if identity.new_key is None:
+            return None
+        return url_for("login", name=identity.worker, key=identity.new_key, _external=True)
+
+    def form_token() -> str:
+        token = session.get("csrf")
+        if not isinstance(token, str):
+            token = session["csrf"] = secrets.token_urlsafe(16)
+        return token
+
+    def check_form_token() -> None:
+        token = session.get("csrf")
+        given = request.form.get("csrf", "")
+        if not isinstance(token, str) or not hmac.compare_digest(given.encode(), token.encode()):
+            raise Refused(403, "this form has expired: reload the page and try again")
+
+    def check_admin_code(given: str | None) -> None:
+        if policy.admin_code is None:
+            raise Refused(403, "this server has no requester's code")
+        if not matches(given, policy.admin_code):
+            raise BadSecret("wrong requester's code")
+
+    @app.before_request
+    def _guard() -> None:
+        if not policy.hosts.allows(request.host):
+            raise Refused(400, "unknown host: open the address the server printed")
+        own = f"{request.scheme}://{request.host}"
+        if request.method == "POST" and not same_origin(
+            request.headers.get("Origin"), request.headers.get("Referer"), own
+        ):
+            raise Refused(403, "refused: the request came from another site")
 
     @app.after_request
     def _headers(response: Response) -> Response:
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        # Same-origin requests keep their Origin and Referer for the check above; other sites
+        # never see a URL of this server (a sign-in link holds a key).
+        response.headers["Referrer-Policy"] = "same-origin"
         response.headers["X-Frame-Options"] = "DENY"
+        if request.endpoint in ("login", "welcome", "status"):
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     @app.errorhandler(Refused)
     def _refused(exc: Refused) -> tuple[Response, int]:
-        return jsonify(error=str(exc)), exc.status
+        response = jsonify(error=str(exc))
+        if isinstance(exc, TooManyTries):
+            response.headers["Retry-After"] = str(exc.wait)
+        return response, exc.status
 
     @app.get("/")
     def index() -> BaseResponse:
         return redirect(url_for("hit" if labeler() else "login"))
 
     @app.route("/login", methods=["GET", "POST"])
-    def login() -> BaseResponse | tuple[str, int]:
-        error, status = None, 200
+    def login() -> BaseResponse | tuple[str, int, dict[str, str]]:
+        error, status, headers = None, 200, {}
+        source = request.form if request.method == "POST" else request.args
+        name, key = source.get("name") or source.get("worker") or "", source.get("key") or ""
         if request.method == "POST":
             try:
-                sign_in(request.form.to_dict())
+                check_form_token()
+                identity = sign_in(
+                    {"worker": name, "access_code": request.form.get("access_code"), "key": key}
+                )
+                if identity.new_key is not None:
+                    session["new_link"] = link(identity)
+                    return redirect(url_for("welcome"))
                 return redirect(url_for("hit"))
             except Refused as exc:
                 error, status = str(exc), exc.status
+                if isinstance(exc, TooManyTries):
+                    headers["Retry-After"] = str(exc.wait)
         page = render_template(
-            "login.html", error=error, needs_code=access_code is not None, expert=expert
+            "login.html",
+            error=error,
+            needs_code=policy.access_code is not None,
+            expert=policy.expert,
+            name=name,
+            key=key,
+            csrf=form_token(),
         )
-        return page, status
+        return page, status, headers
+
+    @app.get("/welcome")
+    def welcome() -> BaseResponse | str:
+        worker, new_link = labeler(), session.pop("new_link", None)
+        if worker is None or not isinstance(new_link, str):
+            return redirect(url_for("hit"))
+        return render_template("welcome.html", worker=worker, link=new_link)
 
     @app.get("/hit")
     def hit() -> BaseResponse | str:
@@ -130,13 +244,27 @@ def create_app(
             next_url=url_for("hit"),
         )
 
-    @app.get("/status")
-    def status() -> BaseResponse | str:
-        if access_code is not None and labeler() is None:
-            return redirect(url_for("login"))
-        return render_template(
-            "status.html", status=market_status(ws.ledger, iso(market.clock())), expert=expert
-        )
+    @app.route("/status", methods=["GET", "POST"])
+    def status() -> BaseResponse | tuple[str, int]:
+        error, code = None, 200
+        if request.method == "POST":
+            try:
+                check_form_token()
+                checked(lambda: check_admin_code(request.form.get("admin_code")))
+                session["admin"] = True
+                return redirect(url_for("status"))
+            except Refused as exc:
+                error, code = str(exc), exc.status
+        worker, everyone = labeler(), session.get("admin") is True
+        figures = None
+        if everyone or worker is not None:
+            now = iso(market.clock())
+            figures = market_status(ws.ledger, now, labeler=None if everyone else worker)
+        page = render_template(
+            "status.html", status=figures, admin=everyone, worker=worker, expert=policy.expert,
+            error=error, csrf=form_token(),
+        )  # fmt: skip
+        return page, code
 
     @app.get("/img/<token>")
     def image(token: str) -> Response:
@@ -158,8 +286,12 @@ def create_app(
 
     @app.post("/api/session")
     def api_session() -> Response:
-        worker = sign_in(request.get_json(silent=True) or {})
-        return jsonify(worker=worker)
+        if not request.is_json:
+            raise Refused(415, "send the sign-in as application/json")
+        payload = request.get_json(silent=True)
+        identity = sign_in(payload if isinstance(payload, dict) else {})
+        reply = SessionReply(worker=identity.worker, key=identity.new_key, link=link(identity))
+        return jsonify(reply.model_dump())
 
     @app.get("/api/next")
     def api_next() -> Response | tuple[str, int]:

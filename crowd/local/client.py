@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from crowd.answers import HitAnswer
-from crowd.local.api import NextHit, SubmitReply
+from crowd.local.api import NextHit, SessionReply, SubmitReply
 
 RETRYABLE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
@@ -38,12 +38,20 @@ class MarketClient:
         self._host, self._port, self._timeout = parts.hostname, parts.port or 80, timeout
         self._conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
         self._cookie: str | None = None
+        self.key: str | None = None
         self.timings: dict[str, list[float]] = defaultdict(list)
 
-    def sign_in(self, worker: str, access_code: str | None = None) -> None:
-        self._call(
-            "POST", "/api/session", "session", {"worker": worker, "access_code": access_code}
-        )
+    def sign_in(
+        self, worker: str, access_code: str | None = None, key: str | None = None
+    ) -> SessionReply:
+        """Sign in as ``worker``: with the name's key once it is claimed, else the access code
+        where the server has one. A sign-in that claims the name gets its key (kept in
+        ``self.key``)."""
+        payload = {"worker": worker, "access_code": access_code, "key": key}
+        _, body = self._call("POST", "/api/session", "session", payload)
+        reply = SessionReply.model_validate_json(body)
+        self.key = reply.key or key
+        return reply
 
     def next_hit(self) -> NextHit | None:
         """The next HIT handed to this labeler, or None when nothing is left."""

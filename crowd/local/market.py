@@ -147,10 +147,12 @@ class LocalMarket:
         }
 
     def _expire(self, conn: Any, now: str) -> None:
-        """Hand-outs past their deadline return to the pool."""
+        """Hand-outs past their deadline, and those held by excluded labelers, return to the
+        pool."""
         conn.execute(
             "UPDATE assignments SET state = 'abandoned' WHERE state = 'handed' "
-            f"AND deadline < ? AND hit_id IN ({LOCAL_HITS})",
+            "AND (deadline < ? OR worker_id IN (SELECT id FROM workers WHERE excluded = 1)) "
+            f"AND hit_id IN ({LOCAL_HITS})",
             (now,),
         )
 
@@ -160,8 +162,9 @@ class LocalMarket:
         Raises
         ------
         Refused
-            404 for an unknown assignment, 403 for another labeler's, 409 for one already
-            submitted or whose lapsed slot went to someone else. Nothing is stored then.
+            404 for an unknown assignment, 403 for another labeler's or an excluded labeler's,
+            409 for one already submitted or whose lapsed slot went to someone else. Nothing is
+            stored then.
         """
         now = iso(self.clock())
         with self.ledger.transaction() as conn:
@@ -179,6 +182,10 @@ class LocalMarket:
                 raise Refused(404, "no such assignment on this server; ask for the next HIT")
             if row["worker_id"] != worker:
                 raise Refused(403, "this HIT was handed to another labeler")
+            if conn.execute(
+                "SELECT 1 FROM workers WHERE id = ? AND excluded = 1", (worker,)
+            ).fetchone():
+                raise Refused(403, "you are excluded from this market's HITs")
             if row["state"] == "abandoned" and row["taken"] >= row["assignments"]:
                 raise Refused(409, "this HIT expired and went to another labeler")
             if row["state"] not in ("handed", "abandoned"):

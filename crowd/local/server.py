@@ -1,54 +1,45 @@
 """Running the labeling server under waitress, in the foreground or on a background thread.
 
 waitress is a production WSGI server in pure Python: multi-threaded, no compiled parts, the
-same on every platform. Each of its threads gets its own ledger connection.
+same on every platform. Each of its threads gets its own ledger connection. The limits on
+connections and how long a request may take are in :mod:`crowd.local.connections`.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
-from waitress.server import create_server
-
 from crowd.local.app import create_app
+from crowd.local.codes import ServerCodes, server_codes
+from crowd.local.connections import GuardedServer, ServerLimits, create_guarded_server
+from crowd.local.guard import HostPolicy, ServerPolicy
 from crowd.local.market import Clock
 from infra.errors import BeautyError
 from infra.workspace import Workspace
-
-THREADS = 8
 
 # A queue of a few requests is normal when a simulated crowd bursts in; waitress warns of every
 # one, which would bury the progress bar.
 logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
-def is_loopback(host: str) -> bool:
-    """Whether binding ``host`` keeps the server on this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+@dataclass(frozen=True)
+class ServerOptions:
+    """How a server run is reached and who may sign in (codes still as configured)."""
 
-
-def check_bind(host: str, access_code: str | None, expert: bool) -> None:
-    """Refuse an open server: beyond loopback, and in expert mode, an access code is needed."""
-    if expert and not access_code:
-        raise BeautyError(
-            "expert mode makes answers gold: pass --access-code CODE (or set label.access_code)"
-        )
-    if not is_loopback(host) and not access_code:
-        raise BeautyError(
-            f"binding {host} exposes the server beyond this machine: pass --access-code CODE "
-            "(or set label.access_code), or bind 127.0.0.1"
-        )
+    host: str = "127.0.0.1"
+    port: int = 0
+    expert: bool = False
+    access_code: str | None = None
+    admin_code: str | None = None
+    host_names: tuple[str, ...] = ()
+    invite_only: bool = False
+    trust_proxy: bool = False
+    limits: ServerLimits = field(default_factory=ServerLimits)
 
 
 @dataclass
@@ -56,18 +47,24 @@ class RunningServer:
     """A server on a background thread; a context manager that stops it on exit."""
 
     url: str
-    _server: Any
+    codes: ServerCodes
+    _server: GuardedServer
     _thread: threading.Thread
+
+    @property
+    def dropped(self) -> int:
+        """Connections closed so far because a request took too long to arrive."""
+        return self._server.dropped
 
     def stop(self) -> None:
         """Close the listening socket and every connection, then wait for the threads."""
-        sockets = self._server._map  # the map create_server was given: ours to empty
+        sockets: dict[int, Any] = getattr(self._server, "_map")  # noqa: B009  # ours to empty
 
         def close_all() -> None:
             for channel in list(sockets.values()):
                 channel.close()
 
-        self._server.trigger.pull_trigger(close_all)
+        self._server.trigger.pull_trigger(close_all)  # type: ignore[attr-defined]
         self._thread.join(timeout=10)
         self._server.task_dispatcher.shutdown()
 
@@ -84,64 +81,85 @@ class RunningServer:
 
 
 def _create(
-    ws: Workspace,
-    host: str,
-    port: int,
-    expert: bool,
-    access_code: str | None,
-    threads: int,
-    clock: Clock | None,
-) -> Any:
-    check_bind(host, access_code, expert)
+    ws: Workspace, options: ServerOptions, clock: Clock | None
+) -> tuple[GuardedServer, ServerCodes]:
+    codes = server_codes(
+        options.host,
+        options.access_code,
+        options.admin_code,
+        expert=options.expert,
+        trust_proxy=options.trust_proxy,
+    )
+    host = options.host
     if host == "localhost":  # one socket, one URL (waitress would bind ::1 and 127.0.0.1)
         host = "127.0.0.1"
-    app = create_app(ws, expert=expert, access_code=access_code, clock=clock)
+    policy = ServerPolicy(
+        hosts=HostPolicy.for_bind(options.host, options.host_names),
+        access_code=codes.access,
+        admin_code=codes.admin,
+        expert=options.expert,
+        invite_only=options.invite_only,
+        max_body_bytes=options.limits.max_body_bytes,
+    )
+    app = create_app(ws, policy=policy, clock=clock)
     try:
-        return create_server(app, map={}, host=host, port=port, threads=threads)
+        server = create_guarded_server(
+            app, host, options.port, options.limits, trust_proxy=options.trust_proxy
+        )
     except OSError as exc:
         raise BeautyError(
-            f"cannot listen on {host}:{port} ({exc.strerror}): choose another --port"
+            f"cannot listen on {host}:{options.port} ({exc.strerror}): choose another --port"
         ) from None
+    return server, codes
 
 
-def _url(server: Any) -> str:
-    host = server.effective_host
-    return (
-        f"http://[{host}]:{server.effective_port}"
-        if ":" in host
-        else (f"http://{host}:{server.effective_port}")
-    )
+def _url(server: GuardedServer) -> str:
+    host, port = server.effective_host, server.effective_port  # type: ignore[attr-defined]
+    return f"http://[{host}]:{port}" if ":" in str(host) else f"http://{host}:{port}"
 
 
 def start_server(
-    ws: Workspace,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    expert: bool = False,
-    access_code: str | None = None,
-    threads: int = THREADS,
-    clock: Clock | None = None,
+    ws: Workspace, options: ServerOptions | None = None, *, clock: Clock | None = None
 ) -> RunningServer:
     """Start the server on a background thread (port 0: a free port) and return its URL."""
-    server = _create(ws, host, port, expert, access_code, threads, clock)
+    server, codes = _create(ws, options or ServerOptions(), clock)
     thread = threading.Thread(target=server.run, name="label-server", daemon=True)
     thread.start()
-    return RunningServer(_url(server), server, thread)
+    return RunningServer(_url(server), codes, server, thread)
 
 
 def serve(
     ws: Workspace,
-    *,
-    host: str,
-    port: int,
-    expert: bool = False,
-    access_code: str | None = None,
-    threads: int = THREADS,
-    ready: Callable[[str], None] | None = None,
+    options: ServerOptions,
+    ready: Callable[[str, ServerCodes], None] | None = None,
 ) -> None:
-    """Serve in the foreground until interrupted; ``ready`` is told the URL once listening."""
-    server = _create(ws, host, port, expert, access_code, threads, None)
+    """Serve in the foreground until interrupted; ``ready`` is told the URL and codes once
+    listening (generated codes are shown there, once, and nowhere else)."""
+    server, codes = _create(ws, options, None)
     if ready is not None:
-        ready(_url(server))
+        ready(_url(server), codes)
     server.run()  # returns on Ctrl-C, after waitress has let its threads finish
+
+
+def options_from_settings(
+    ws: Workspace,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    host_names: Iterable[str] = (),
+    **given: Any,
+) -> ServerOptions:
+    """Options from the ``[label]`` settings, with what the command line gave on top (None:
+    not given; ``host_names`` add to the settings' names)."""
+    label = ws.settings.label
+    options = ServerOptions(
+        host=host or label.host,
+        port=label.port if port is None else port,
+        access_code=label.access_code,
+        admin_code=label.admin_code,
+        host_names=(*label.host_names, *host_names),
+        invite_only=label.invite_only,
+        trust_proxy=label.trust_proxy,
+        limits=ServerLimits.from_settings(label),
+    )
+    return replace(options, **{k: v for k, v in given.items() if v is not None})

@@ -23,10 +23,11 @@ import numpy as np
 from crowd.answers import HitAnswer, ScreenAnswer
 from crowd.local.api import ScreenRef
 from crowd.local.client import MarketClient, MarketError
+from crowd.local.labelers import invite
 from crowd.local.server import start_server
 from crowd.truth import load_truth, load_votes
 from infra.errors import BeautyError
-from infra.ledger import Ledger
+from infra.ledger import Ledger, utcnow
 from infra.progress import bar
 from infra.workspace import Workspace
 from ranking.crowd import HonestWorker, ReplayCrowd, WorkerModel, make_crowd
@@ -72,6 +73,7 @@ def simulate_crowd(
     replay_path: str | Path | None = None,
     url: str | None = None,
     seed: int = 0,
+    access_code: str | None = None,
 ) -> SimulationReport:
     """Let a simulated crowd work the open local batches until nothing is left for it.
 
@@ -92,6 +94,9 @@ def simulate_crowd(
         A running labeling server for this workspace.
     seed : int
         Fixes the crowd and its answers (the order HITs are handed out still varies).
+    access_code : str, optional
+        The access code of the server at ``url`` (default: ``label.access_code``, e.g. from
+        ``BEAUTY_LABEL__ACCESS_CODE``); the server started for the run needs none.
     """
     if (truth_path is None) == (replay_path is None):
         raise BeautyError("give the crowd a truth: --truth truth.csv or --replay votes.csv")
@@ -112,7 +117,7 @@ def simulate_crowd(
     started = time.monotonic()
     with ExitStack() as stack:
         stack.callback(progress.close)
-        access_code = ws.settings.label.access_code
+        access_code = access_code or ws.settings.label.access_code
         if url is None:
             url, access_code = stack.enter_context(start_server(ws)).url, None
         run = run_crowd(
@@ -189,7 +194,8 @@ def run_crowd(
     """Every worker of ``crowd`` on its own thread, submitting until nothing is left.
 
     ``limit`` caps the submissions of the whole crowd. Each worker's loop is bounded by the
-    number of HITs in the ledger: no worker gets a HIT twice.
+    number of HITs in the ledger: no worker gets a HIT twice. Each worker signs in with a key
+    for its name, issued through the ledger as ``beauty label invite`` issues one.
     """
     max_hits = int(ledger.scalar("SELECT COUNT(*) FROM hits")) + 1
     budget = Budget(limit)
@@ -200,7 +206,7 @@ def run_crowd(
         rng = np.random.default_rng([seed, index])
         client = MarketClient(url)
         try:
-            client.sign_in(name, access_code)
+            client.sign_in(name, access_code, invite(ledger, name, utcnow()).new_key)
             for _ in range(max_hits):
                 if not budget.take():
                     break

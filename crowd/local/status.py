@@ -18,11 +18,12 @@ class MarketStatus:
     labelers: list[dict[str, Any]]
 
 
-def market_status(ledger: Ledger, now: str) -> MarketStatus:
+def market_status(ledger: Ledger, now: str, labeler: str | None = None) -> MarketStatus:
     """Counts of answers wanted, submitted, in hand and lapsed, per local batch and labeler.
 
     A hand-out past its deadline counts as lapsed at ``now`` (ISO 8601 UTC), even before the
-    next hand-out marks it so.
+    next hand-out marks it so. With ``labeler``, only that labeler's row: a labeler sees their
+    own figures, the requester everyone's.
     """
     batches = ledger.query(
         "SELECT b.id AS batch, b.design, b.state, b.assignments, COUNT(DISTINCT h.id) AS hits, "
@@ -42,8 +43,9 @@ def market_status(ledger: Ledger, now: str) -> MarketStatus:
         f"  COUNT(a.id) FILTER (WHERE {LAPSED}) AS abandoned, "
         "  MAX(a.submitted_at) AS last_submitted "
         "FROM workers w LEFT JOIN assignments a ON a.worker_id = w.id "
-        "WHERE w.market = 'local' GROUP BY w.id ORDER BY submitted DESC, w.id",
-        {"now": now},
+        "WHERE w.market = 'local' AND (:labeler IS NULL OR w.id = :labeler) "
+        "GROUP BY w.id ORDER BY submitted DESC, w.id",
+        {"now": now, "labeler": labeler},
     )
     rows = [dict(r) for r in batches]
     for row in rows:

@@ -1,4 +1,5 @@
-"""A labeler in a real browser: headless Chromium signs in, works two HITs, submits.
+"""A labeler in a real browser: headless Chromium signs in, works two HITs, submits (the page's
+own requests pass the server's origin checks).
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``make browser``). Without them the test is
 skipped, except under ``CI=true``, where a missing browser is a failure.
@@ -69,6 +70,10 @@ def test_a_labeler_works_hits_with_keyboard_and_mouse(tmp_path: Path, browser: A
     with start_server(ws) as server:
         browser.get(server.url)
         wait.until(ec.presence_of_element_located((By.ID, "worker"))).send_keys("Ada <b>L</b>")
+        browser.find_element(By.ID, "start").click()
+        # The name is claimed: its sign-in link is shown once, then the HITs.
+        link = wait.until(ec.presence_of_element_located((By.ID, "link"))).text
+        assert "/login?name=Ada" in link and "key=" in link
         browser.find_element(By.ID, "start").click()
 
         # Pairs: keyboard picks the second photo, the mouse the first, arrows the first.

@@ -142,7 +142,7 @@ def test_push_without_credentials_or_bucket_stops_at_once_with_the_fix(
     assert "failed" not in result.stderr  # stopped at the first upload, not once per image
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
-        with pytest.raises(BeautyError, match="NoSuchBucket.*check the bucket"):
+        with pytest.raises(BeautyError, match=r"NoSuchBucket.*check the bucket"):
             gallery.push_images(ws, "s3://missing/p", s3_client=s3)
     assert ws.ledger.scalar("SELECT COUNT(*) FROM image_uris WHERE kind = 'pushed'") == 0
 

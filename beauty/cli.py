@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from typing import Any
 
@@ -12,6 +13,7 @@ from beauty import __version__
 from beauty import score as scoring
 from beauty.crowd import crowd_group
 from beauty.demo import demo_command
+from beauty.doctor import doctor_command
 from beauty.gold import gold_group
 from beauty.hits import hits_group
 from beauty.images import images_group
@@ -26,6 +28,8 @@ from beauty.votes import votes_group
 from beauty.weights import weights_group
 from beauty.workers import workers_group
 from infra.errors import BeautyError
+from infra.ledger import damaged, is_damage
+from infra.workspace import LEDGER_NAME
 
 
 class BeautyGroup(click.Group):
@@ -37,6 +41,12 @@ class BeautyGroup(click.Group):
             return super().invoke(ctx)
         except BeautyError as exc:
             click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        except sqlite3.DatabaseError as exc:
+            # Damage found as pages are read (a large ledger is not checked whole on open).
+            if not is_damage(exc):
+                raise
+            click.echo(f"error: {damaged(LEDGER_NAME, str(exc))}", err=True)
             ctx.exit(1)
         except Exception as exc:
             # AWS failures that no part translated (credentials, permissions, network) are the
@@ -67,6 +77,7 @@ cli.add_command(images_group)
 cli.add_command(gold_group)
 cli.add_command(hits_group)
 cli.add_command(demo_command)
+cli.add_command(doctor_command)
 cli.add_command(label_group)
 cli.add_command(crowd_group)
 cli.add_command(votes_group)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+
 import click
 
 from beauty.common import workspace
 from crowd.local import serve
+from infra.errors import BeautyError
 
 
 @click.group("label")
@@ -36,9 +39,17 @@ def serve_command(
         mode = "expert labeling" if expert else "labeling"
         click.echo(f"{mode} server at {url}  (progress: {url}/status); Ctrl-C stops it")
 
+    bind = host or settings.host
+    try:  # an address that does not resolve is the user's to fix, not a traceback
+        socket.getaddrinfo(bind, None)
+    except (OSError, UnicodeError) as exc:
+        raise BeautyError(
+            f"label.host {bind!r} is not an address this machine can bind ({exc}): "
+            "use 127.0.0.1, 0.0.0.0 or one of this machine's addresses"
+        ) from None
     serve(
         ws,
-        host=host or settings.host,
+        host=bind,
         port=settings.port if port is None else port,
         expert=expert,
         access_code=access_code or settings.access_code,

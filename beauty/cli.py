@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import sys
@@ -29,6 +30,7 @@ from beauty.weights import weights_group
 from beauty.workers import workers_group
 from infra.errors import BeautyError
 from infra.ledger import damaged, is_damage
+from infra.text import display_name
 from infra.workspace import LEDGER_NAME
 
 
@@ -48,6 +50,16 @@ class BeautyGroup(click.Group):
                 raise
             click.echo(f"error: {damaged(LEDGER_NAME, str(exc))}", err=True)
             ctx.exit(1)
+        except OSError as exc:
+            # The file system said no (a name too long, a full disk, no permission): the
+            # user's to fix. Writers are atomic, so nothing is left half-written.
+            if exc.errno not in FILE_SYSTEM_ERRORS:
+                raise
+            where = f" {display_name(str(exc.filename))}" if exc.filename else ""
+            click.echo(
+                f"error: cannot write or read{where} ({exc.strerror}): {_hint(exc)}", err=True
+            )
+            ctx.exit(1)
         except Exception as exc:
             # AWS failures that no part translated (credentials, permissions, network) are the
             # user's to fix too; botocore is only imported here once one has happened.
@@ -57,6 +69,20 @@ class BeautyGroup(click.Group):
 
             click.echo(f"error: {user_error(exc)}", err=True)
             ctx.exit(1)
+
+
+FILE_SYSTEM_ERRORS = {
+    errno.ENAMETOOLONG: "use a shorter folder or file name",
+    errno.ENOSPC: "free some disk space and run it again",
+    errno.EDQUOT: "free some disk space and run it again",
+    errno.EACCES: "check the permissions of the file and its folder",
+    errno.EPERM: "check the permissions of the file and its folder",
+    errno.EROFS: "the file system is read-only: choose another folder",
+}
+
+
+def _hint(exc: OSError) -> str:
+    return FILE_SYSTEM_ERRORS.get(exc.errno or 0, "check the path")
 
 
 @click.group(cls=BeautyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -98,5 +124,8 @@ cli.add_command(scoring.export_command)
 
 def main() -> None:
     # TensorFlow's C++ start-up chatter would bury the progress lines of training and scoring.
+    # Its oneDNN notice ignores the log level and comes twice; it goes only with oneDNN's
+    # custom CPU kernels (TF_ENABLE_ONEDNN_OPTS=1 brings them back). Set before TensorFlow loads.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     cli(prog_name="beauty", args=sys.argv[1:])

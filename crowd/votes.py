@@ -102,10 +102,15 @@ def ledger_votes(ledger: Ledger, *, include_rejected: bool = False) -> pd.DataFr
             "right": [r["right_id"] for r in rows],
             "label": [r["label_id"] if r["label_id"] is not None else np.nan for r in rows],
             "gold": False,
-            "seconds": [r["seconds"] for r in rows],
+            "seconds": pd.Series([r["seconds"] for r in rows], dtype=float),
         }
     )
-    votes = pd.concat([judged, imported], ignore_index=True) if len(imported) else judged
+    if not len(imported):
+        votes = judged
+    elif not len(judged):  # concatenating an empty table is deprecated in pandas
+        votes = imported.reindex(columns=judged.columns.union(imported.columns, sort=False))
+    else:
+        votes = pd.concat([judged, imported], ignore_index=True)
     derived = {r[0] for r in ledger.query("SELECT id FROM images WHERE derived_from IS NOT NULL")}
     if derived:
         votes = votes[~(votes["left"].isin(derived) | votes["right"].isin(derived))]

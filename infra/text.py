@@ -60,3 +60,18 @@ def display_name(name: str | bytes) -> str:
     """A file name of any bytes, readable: undecodable bytes shown as U+FFFD, controls as ``?``."""
     raw = name if isinstance(name, bytes) else os.fsencode(name)
     return printable(raw.decode("utf-8", errors="replace"))
+
+
+def fit_file_name(name: str, limit: int = 240) -> str:
+    """``name`` as one safe file name of at most ``limit`` UTF-8 bytes: separators and control
+    characters become ``_``, undecodable bytes U+FFFD, and a long stem is shortened (the
+    suffix kept), so a copy never fails half-way on a name the file system refuses."""
+    clean = display_name(name).replace("?", "_").replace("/", "_").replace("\\", "_")
+    clean = clean.lstrip(".") or "_"
+    stem, dot, suffix = clean.rpartition(".")
+    if not dot or len(suffix.encode()) > 16:
+        stem, suffix = clean, ""
+    tail = f".{suffix}" if suffix else ""
+    room = max(1, limit - len(tail.encode()))
+    short = stem.encode("utf-8")[:room].decode("utf-8", errors="ignore") or "_"
+    return short + tail

@@ -157,7 +157,7 @@ def import_votes(ws: Workspace, path: Path) -> ImportedVotes:
     # copy is occurrence k, so a re-import matches each of them once.
     occurrence = keyed.groupby(list(keyed.columns), sort=False).cumcount() + 1
     rows = [
-        (str(path), w, left, right, label or None, None if sec < 0 else float(sec), int(k), now)
+        (shown, w, left, right, label or None, None if sec < 0 else float(sec), int(k), now)
         for w, left, right, label, sec, k in zip(
             keyed["worker"],
             keyed["left"],

@@ -197,3 +197,13 @@ def test_images_add_takes_file_names_of_any_bytes(
         assert all(ch == "\n" or ch >= " " for ch in listing)
     ws.ledger.close()
     shutil.rmtree(root)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=20))
+def test_csv_neutralising_is_reversible_and_leaves_no_formula(text: str) -> None:
+    from infra.text import FORMULA_LEADS, csv_cell, from_csv_cell
+
+    cell = csv_cell(text)
+    assert not cell.startswith(FORMULA_LEADS)
+    assert from_csv_cell(cell) == text

@@ -44,8 +44,24 @@ CREATE UNIQUE INDEX decisions_one_exclusion ON decisions(subject_id)
     WHERE actor = 'policy' AND subject_kind = 'worker' AND decision = 'exclude';
 
 -- Payments: at most one live (pending or done) approval or rejection, and one live bonus, per
--- assignment; a failed one may be tried again.
-CREATE UNIQUE INDEX money_actions_one_verdict ON money_actions(assignment_id)
-    WHERE kind IN ('approve', 'reject') AND state IN ('pending', 'done');
-CREATE UNIQUE INDEX money_actions_one_bonus ON money_actions(assignment_id)
-    WHERE kind = 'bonus' AND state IN ('pending', 'done');
+-- assignment; a failed one may be tried again. A trigger rather than a unique index, so that a
+-- ledger holding an old double (money already moved; its record stays true) still migrates.
+-- A double intent still pending is failed here, so it is never carried out.
+UPDATE money_actions SET state = 'failed', error = 'a second intent for the same action, '
+        || 'dropped before it was carried out'
+    WHERE state = 'pending' AND assignment_id IS NOT NULL
+      AND kind IN ('approve', 'reject', 'bonus') AND EXISTS (
+        SELECT 1 FROM money_actions m WHERE m.assignment_id = money_actions.assignment_id
+          AND m.id < money_actions.id AND m.state IN ('pending', 'done')
+          AND (m.kind = money_actions.kind
+               OR (m.kind IN ('approve', 'reject') AND money_actions.kind IN ('approve', 'reject'))));
+CREATE TRIGGER money_actions_once BEFORE INSERT ON money_actions
+WHEN NEW.assignment_id IS NOT NULL AND NEW.kind IN ('approve', 'reject', 'bonus')
+    AND NEW.state IN ('pending', 'done') AND EXISTS (
+        SELECT 1 FROM money_actions m WHERE m.assignment_id = NEW.assignment_id
+          AND m.state IN ('pending', 'done')
+          AND (m.kind = NEW.kind
+               OR (m.kind IN ('approve', 'reject') AND NEW.kind IN ('approve', 'reject'))))
+BEGIN
+    SELECT RAISE(ABORT, 'money_actions: this assignment already has this action');
+END;

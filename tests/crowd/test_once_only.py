@@ -168,6 +168,19 @@ def test_migrating_a_doubled_ledger_keeps_one_of_each(tmp_path: Path) -> None:
     decision += "VALUES ('t', 'policy', 'assignment', '7', 'approve', 'x')"
     conn.execute(decision)
     conn.execute(decision)
+    conn.execute(
+        "INSERT INTO batches (id, market, design, screens_per_hit, assignments, reward_cents, "
+        "gold_rate, created_at) VALUES (1, 'mturk', 'pairwise', 1, 1, 10, 0, 't')"
+    )
+    conn.execute("INSERT INTO hits (id, batch_id, position, token) VALUES (1, 1, 0, 'h')")
+    conn.execute("INSERT INTO workers (id, market, first_seen) VALUES ('ann', 'mturk', 't')")
+    conn.execute(
+        "INSERT INTO assignments (id, hit_id, worker_id, state) VALUES (7, 1, 'ann', 'submitted')"
+    )
+    bonus = "INSERT INTO money_actions (kind, assignment_id, worker_id, amount_cents, reason, "
+    bonus += "token, state, created_at) VALUES ('bonus', 7, 'ann', 5, 'r', ?, ?, 't')"
+    for token, state in (("b1", "done"), ("b2", "done"), ("b3", "pending")):  # paid twice
+        conn.execute(bonus, (token, state))
     conn.commit()
     conn.close()
     from infra.ledger import Ledger
@@ -175,3 +188,11 @@ def test_migrating_a_doubled_ledger_keeps_one_of_each(tmp_path: Path) -> None:
     ledger = Ledger(path)
     assert ledger.scalar("SELECT COUNT(*) FROM imported_votes") == 2
     assert ledger.scalar("SELECT COUNT(*) FROM decisions") == 1
+    states = [r[0] for r in ledger.query("SELECT state FROM money_actions ORDER BY id")]
+    assert states == ["done", "done", "failed"], "a double still pending would pay again"
+    with pytest.raises(sqlite3.IntegrityError), ledger.transaction() as tx:
+        tx.execute(bonus, ("b4", "pending"))
+    with ledger.transaction() as tx:  # another kind of action is not a double
+        tx.execute(bonus.replace("'bonus'", "'approve'"), ("a1", "pending"))
+    with pytest.raises(sqlite3.IntegrityError), ledger.transaction() as tx:
+        tx.execute(bonus.replace("'bonus'", "'reject'"), ("r1", "pending"))

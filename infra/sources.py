@@ -210,6 +210,24 @@ def read_bytes(uri: str, *, s3_client: Any = None) -> bytes:
     return local_path(uri).read_bytes()
 
 
+class ChangedFile(OSError):
+    """A registered image whose bytes are no longer the ones registered (replaced or edited)."""
+
+
+def read_verified(uri: str, image_id: str, *, s3_client: Any = None) -> bytes:
+    """The bytes behind ``uri`` if they are still the registered image ``image_id`` (its
+    content id), so a file replaced by something else is never served or trained on as it.
+
+    Raises :class:`ChangedFile` (an ``OSError``, as a missing file is) otherwise.
+    """
+    from infra.images import image_id as content_id
+
+    data = read_bytes(uri, s3_client=s3_client)
+    if content_id(data) != image_id:
+        raise ChangedFile(f"{uri} has changed since it was registered as {image_id}")
+    return data
+
+
 def read_many(
     read: Callable[[str], bytes], uris: Iterable[str], workers: int = 16
 ) -> Iterator[tuple[str, bytes | Exception]]:

@@ -282,3 +282,14 @@ def test_a_second_demo_into_the_same_folder_says_what_to_do(tmp_path: Path) -> N
 def test_sqlite_damage_is_told_apart_from_other_errors() -> None:
     assert ledger_module.is_damage(sqlite3.DatabaseError("database disk image is malformed"))
     assert not ledger_module.is_damage(sqlite3.OperationalError("database is locked"))
+
+
+def test_a_file_replaced_after_registration_is_not_read_as_the_image(ws: Workspace) -> None:
+    from infra.sources import ChangedFile, local_path, read_verified
+
+    row = ws.ledger.one("SELECT id, uri FROM images ORDER BY file_name LIMIT 1")
+    assert row is not None
+    assert read_verified(row["uri"], row["id"])  # unchanged: its bytes
+    local_path(row["uri"]).write_text("now a text file")
+    with pytest.raises(ChangedFile, match="changed since it was registered"):
+        read_verified(row["uri"], row["id"])

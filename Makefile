@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml
 weights: $(STAMP)
 	$(BIN)/beauty weights fetch || echo "warning: no pretrained weights; the demo trains from scratch"
 
+# Each run starts afresh: --fresh replaces the previous demo's workspace (only a demo's).
 demo: $(STAMP) weights
-	$(BIN)/beauty demo $(DEMO_DIR)
+	$(BIN)/beauty demo --fresh $(DEMO_DIR)
 
 # The real-browser test needs Debian's chromium and its driver; installed here, never inside a test.
 browser:

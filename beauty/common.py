@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from infra.errors import BeautyError, WorkspaceError
+from infra.text import printable
 from infra.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -91,4 +92,4 @@ def _text(value: Any) -> str:
         return f"${value:.2f}"
     if isinstance(value, float):
         return f"{value:.3g}"
-    return str(value)
+    return printable(str(value))  # names come from outside: no control characters

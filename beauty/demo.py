@@ -6,6 +6,7 @@ walkthrough of the commands; later steps read what earlier ones wrote to the wor
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +16,11 @@ import click
 
 from beauty.images import generate_sample
 from infra import gallery
+from infra.errors import BeautyError
+from infra.text import display_name
 from infra.workspace import Workspace
+
+DEMO_MARK = ".beauty-demo"  # the demo's own folders carry it; --fresh removes only those
 
 
 def quiet(line: str) -> None:
@@ -35,11 +40,40 @@ def step(command: str) -> Iterator[None]:
 @click.option("--count", default=200, show_default=True, type=click.IntRange(8))
 @click.option("--seed", default=7, show_default=True, type=click.IntRange(0))
 @click.option("--quick", is_flag=True, help="A small, fast run (used by the tests).")
-def demo_command(directory: str, count: int, seed: int, quick: bool) -> None:
-    """Run the main job in DIRECTORY: a sample gallery, a crowd campaign, scores, a model."""
-    run_demo(
-        Path(directory).resolve(), count=min(count, 40) if quick else count, seed=seed, quick=quick
-    )
+@click.option(
+    "--fresh", is_flag=True, help="Replace an earlier demo in DIRECTORY (only a demo's folder)."
+)
+def demo_command(directory: str, count: int, seed: int, quick: bool, fresh: bool) -> None:
+    """Run the main job in DIRECTORY: a sample gallery, a crowd campaign, scores, a model.
+
+    DIRECTORY must be new or empty: a second run into the same workspace would add its
+    batches to the first run's. `--fresh` removes an earlier demo there first (a folder the
+    demo made, never another one).
+    """
+    root = Path(directory).resolve()
+    prepare_folder(root, fresh=fresh)
+    run_demo(root, count=min(count, 40) if quick else count, seed=seed, quick=quick)
+
+
+def prepare_folder(root: Path, *, fresh: bool) -> None:
+    """Make sure the demo starts from nothing: refuse a used folder, or clear an earlier demo."""
+    if not root.exists():
+        return
+    if not root.is_dir():
+        raise BeautyError(f"{display_name(str(root))} is a file: choose a folder for the demo")
+    if not any(root.iterdir()):
+        return
+    shown = display_name(str(root))
+    if not (root / DEMO_MARK).exists():
+        raise BeautyError(
+            f"{shown} is not empty and holds no earlier demo: choose a new folder for the demo"
+        )
+    if not fresh:
+        raise BeautyError(
+            f"{shown} holds an earlier demo: pass --fresh to replace it (or `make clean`), or "
+            "choose another folder"
+        )
+    shutil.rmtree(root)
 
 
 def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
@@ -59,6 +93,7 @@ def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
     from training.run import train
 
     ws = Workspace.init(root)
+    (root / DEMO_MARK).write_text("made by `beauty demo`; `beauty demo --fresh` may replace it\n")
     images = root / "gallery"
     truth_csv = images / "truth.csv"
     w = f"-w {root} "

@@ -11,6 +11,7 @@ from beauty.common import emit, json_option, workspace
 from infra import gallery
 from infra.errors import BeautyError
 from infra.progress import bar
+from infra.text import display_name, printable
 
 
 @click.group("images")
@@ -28,7 +29,7 @@ def add(location: str) -> None:
     """
     report = gallery.add_images(workspace(), location)
     for uri, why in report.skipped:
-        click.echo(f"skipped {uri}: {why}", err=True)
+        click.echo(f"skipped {display_name(uri)}: {printable(why)}", err=True)
     click.echo(
         f"{report.added} added, {report.aliases} duplicate(s) kept as aliases, "
         f"{report.known} already registered, {len(report.skipped)} skipped"

@@ -84,6 +84,14 @@ def serve_command(
     one for the run, printed here once.
     """
     ws = workspace()
+    bind = host or ws.settings.label.host
+    try:  # an address that does not resolve is the user's to fix, not a traceback
+        socket.getaddrinfo(bind, None)
+    except (OSError, UnicodeError) as exc:
+        raise BeautyError(
+            f"label.host {bind!r} is not an address this machine can bind ({exc}): "
+            "use 127.0.0.1, 0.0.0.0 or one of this machine's addresses"
+        ) from None
     options = options_from_settings(
         ws,
         host=host,

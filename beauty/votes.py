@@ -20,7 +20,11 @@ def votes_group() -> None:
 def import_(file: Path) -> None:
     """Import votes from FILE (.csv or .parquet); images by id, URI or file name."""
     report = votes.import_votes(workspace(), file)
-    click.echo(f"{report.votes} votes ({report.ties} ties) from {report.workers} workers imported")
+    already = f"; {report.already} already imported, skipped" if report.already else ""
+    click.echo(
+        f"{report.votes} votes imported ({report.ties} ties in the file, "
+        f"{report.workers} workers){already}"
+    )
 
 
 @votes_group.command("export")

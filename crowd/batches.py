@@ -23,6 +23,7 @@ from crowd.tokens import new_token
 from infra.errors import BeautyError
 from infra.ledger import Ledger, utcnow
 from infra.settings import Settings
+from infra.text import from_csv_cell
 from infra.workspace import Workspace
 from ranking.design import SCREEN_SIZE, gold_per_hit, pack_hits, plan_screens, screens_needed
 from ranking.routing import trusted_workers
@@ -270,6 +271,7 @@ def _trusted(ws: Workspace, spec: BatchSpec, share: float) -> list[str]:
     table = pd.read_csv(path, dtype={"worker": str})
     if not {"worker", "reliability"} <= set(table.columns):
         raise BeautyError(f"{path} lacks columns worker, reliability: run `beauty rank` again")
+    table["worker"] = table["worker"].map(from_csv_cell)
     # Excluded workers could not take the batch anyway; they must not use up its places.
     known = {
         r[0]

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from crowd.truth import load_votes
 from crowd.votes import read_table
+from infra.atomic import atomic_path
 from infra.errors import BeautyError
 from infra.workspace import Workspace
 from ranking.bradley_terry import BradleyTerry
@@ -55,7 +57,10 @@ def plan_campaign(
         table = read_table(truth_path)
         if not {"image", "beauty"} <= set(table.columns):
             raise BeautyError(f"{truth_path}: needs columns image, beauty")
-        truth = pd.Series(table["beauty"].astype(float).to_numpy(), index=table["image"])
+        beauty = pd.to_numeric(table["beauty"], errors="coerce")
+        if not np.isfinite(beauty.to_numpy(dtype=float)).all():
+            raise BeautyError(f"{truth_path}: column beauty must hold finite numbers on every row")
+        truth = pd.Series(beauty.to_numpy(dtype=float), index=table["image"])
         measure = f"truth in {truth_path.name}"
     else:
         votes = load_votes(ws.ledger, Path(str(replay_path)))
@@ -66,8 +71,10 @@ def plan_campaign(
     plan = plan_budget(truth, designs, budgets, crowd, seeds=seeds)
     ws.reports_dir.mkdir(exist_ok=True)
     csv, png = ws.reports_dir / "plan.csv", ws.reports_dir / "plan.png"
-    plan.to_csv(csv, index=False)
+    with atomic_path(csv) as tmp:
+        plan.to_csv(tmp, index=False)
     fig = plot_plan(plan)
     fig.suptitle(f"Kendall's tau against {measure}")
-    fig.savefig(png, dpi=110)
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, dpi=110)
     return BudgetPlan(table=plan, csv=csv, png=png, measure=measure)

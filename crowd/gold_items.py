@@ -63,7 +63,8 @@ def add_expert_gold(
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, ValueError) as exc:
-        raise BeautyError(f"{path}: cannot read it as CSV ({exc})") from None
+        detail = " ".join(str(exc).split())[:160]
+        raise BeautyError(f"{path}: cannot read it as CSV ({detail})") from None
     table.columns = [str(c).strip().lower() for c in table.columns]
     missing = [c for c in GOLD_COLUMNS if c not in table.columns]
     if missing:
@@ -86,6 +87,7 @@ def add_expert_gold(
             raise BeautyError(f"{path} line {line}: label {label!r} is neither left nor right")
         items.append(([a, b], winner, b if winner == a else a))
     known = _known_pairs(ws.ledger)
+    _refuse_contradictions(path, items, known)
     added = 0
     with ws.ledger.transaction() as conn:
         for images, keep, drop in items:
@@ -96,6 +98,24 @@ def add_expert_gold(
             _insert_gold(conn, "pair", "expert", images, keep, drop, pool, author)
             added += 1
     return GoldImport(added=added, known=len(items) - added)
+
+
+def _refuse_contradictions(
+    path: Path,
+    items: list[tuple[list[str], str, str]],
+    known: set[tuple[frozenset[str], str]],
+) -> None:
+    """One winner per pair: gold that says a beats b and b beats a grades every answer wrong."""
+    winners: dict[frozenset[str], str] = {pair: keep for pair, keep in known}
+    for line, (images, keep, drop) in enumerate(items, start=2):
+        pair = frozenset(images)
+        other = winners.setdefault(pair, keep)
+        if other != keep:
+            where = "another row of the file" if (pair, other) not in known else "existing gold"
+            raise BeautyError(
+                f"{path} line {line}: {keep} beats {drop} here, but {where} says the opposite; "
+                "keep one answer per pair (nothing was imported)"
+            )
 
 
 def _known_pairs(ledger: Ledger) -> set[tuple[frozenset[str], str]]:

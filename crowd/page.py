@@ -25,7 +25,7 @@ from crowd.content import HitContent, hit_content
 from infra.errors import BeautyError
 from infra.images import EXTENSIONS
 from infra.progress import bar
-from infra.sources import read_bytes
+from infra.sources import read_verified
 from infra.workspace import Workspace
 
 Mode = Literal["mturk", "local", "preview"]
@@ -251,7 +251,7 @@ def preview_hit(ws: Workspace, hit_id: int, out_dir: Path) -> Path:
         else:
             uri = rows[image]["uri"]
             try:
-                target.write_bytes(read_bytes(uri))
+                target.write_bytes(read_verified(uri, image))
             except Exception as exc:  # local and S3 sources fail with their own error types
                 raise BeautyError(
                     f"image {image}: cannot read {uri} ({exc}); restore the gallery file"

@@ -19,6 +19,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from crowd.judgments import judgments_table
 from crowd.rank import fit_scores
+from infra.atomic import atomic_path, atomic_write_text
+from infra.text import safe_csv_frame
 from infra.workspace import Workspace
 from ranking.workers import worker_stats
 
@@ -47,11 +49,12 @@ def worker_report(ws: Workspace, *, html: bool = True, out_dir: Path | None = No
     out = out_dir or ws.reports_dir
     out.mkdir(parents=True, exist_ok=True)
     csv = out / "workers.csv"
-    table.to_csv(csv, index=False)
+    with atomic_path(csv) as tmp:  # worker names are theirs: no cell runs as a formula
+        safe_csv_frame(table).to_csv(tmp, index=False)
     page = None
     if html:
         page = out / "workers.html"
-        page.write_text(_render(table, fit.table, ws.settings.ranking.tiers), encoding="utf-8")
+        atomic_write_text(page, _render(table, fit.table, ws.settings.ranking.tiers))
     return WorkerReport(table=table, csv=csv, html=page)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from crowd.judgments import gold_record, judgments_table
 from infra.ledger import Ledger, utcnow
@@ -175,16 +175,21 @@ def _gold_records(ledger: Ledger) -> tuple[dict[str, GoldRecord], dict[int, int]
 
 def record_verdicts(
     ledger: Ledger, verdicts: list[Verdict], actor: str = "policy", *, apply: bool = False
-) -> None:
+) -> int:
     """Log each verdict (and each first exclusion) in the decision log, in one transaction.
 
     With ``apply`` the verdicts also take effect in the ledger: assignments still submitted
     become approved or rejected, excluded workers are marked. A market that carries verdicts
     out remotely (with money) records them without ``apply`` and sets states once its calls
     succeed.
+
+    Returns the number of verdicts recorded. A verdict on an assignment that already has one
+    (another review ran at the same time) is skipped: the ledger holds one approve/reject
+    decision per assignment by constraint, and the check runs under the write lock.
     """
     if not verdicts:
-        return
+        return 0
+    recorded = 0
     now = utcnow()
     with ledger.transaction() as conn:
         excluded = {
@@ -195,6 +200,9 @@ def record_verdicts(
             )
         }
         for v in verdicts:
+            if _has_verdict(conn, v.assignment_id):
+                continue
+            recorded += 1
             conn.execute(
                 "INSERT INTO decisions (at, actor, subject_kind, subject_id, decision, reason) "
                 "VALUES (?, ?, 'assignment', ?, ?, ?)",
@@ -202,8 +210,8 @@ def record_verdicts(
             )
             if v.bonus_cents:
                 conn.execute(
-                    "INSERT INTO decisions (at, actor, subject_kind, subject_id, decision, reason) "
-                    "VALUES (?, ?, 'assignment', ?, ?, ?)",
+                    "INSERT OR IGNORE INTO decisions (at, actor, subject_kind, subject_id, "
+                    "decision, reason) VALUES (?, ?, 'assignment', ?, ?, ?)",
                     (now, actor, str(v.assignment_id), f"bonus {v.bonus_cents}c", v.reason),
                 )
             if apply:
@@ -220,6 +228,17 @@ def record_verdicts(
                 )
                 if apply:
                     conn.execute("UPDATE workers SET excluded = 1 WHERE id = ?", (v.worker_id,))
+    return recorded
+
+
+def _has_verdict(conn: Any, assignment_id: int) -> bool:
+    """Whether an approve/reject decision for the assignment is in the log already."""
+    row = conn.execute(
+        "SELECT 1 FROM decisions WHERE subject_kind = 'assignment' AND subject_id = ? "
+        "AND decision IN ('approve', 'reject')",
+        (str(assignment_id),),
+    ).fetchone()
+    return row is not None
 
 
 def bonus_dollars(verdict: Verdict) -> Decimal:

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from infra.errors import BeautyError
 from infra.gallery import derived_images, resolve_images
 from infra.ledger import Ledger
+from infra.text import display_name
 
 VARIANT_PENALTY = 3.0  # a made-gold variant's truth is its original's minus this
 
@@ -27,6 +29,10 @@ def load_truth(ledger: Ledger, path: Path, required: Iterable[str] = ()) -> dict
         An unreadable table, or ``required`` images (those a crowd is about to see) it lacks.
     """
     table = _read_csv(path, {"image", "beauty"})
+    beauty = pd.to_numeric(table["beauty"], errors="coerce")
+    if not np.isfinite(beauty.to_numpy(dtype=float)).all():
+        raise BeautyError(f"{path}: column beauty must hold a finite number on every row")
+    table = table.assign(beauty=beauty)
     ids = resolve_images(ledger, table["image"])
     truth = {ids[str(n)]: float(b) for n, b in zip(table["image"], table["beauty"], strict=True)}
     for variant, original in derived_images(ledger).items():
@@ -61,7 +67,8 @@ def _read_csv(path: Path, columns: set[str]) -> pd.DataFrame:
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, ValueError) as exc:
-        raise BeautyError(f"{path}: cannot read it as CSV ({exc})") from None
+        detail = " ".join(str(exc).split())[:160]
+        raise BeautyError(f"{display_name(str(path))}: cannot read it as CSV ({detail})") from None
     missing = columns - set(table.columns)
     if missing:
         raise BeautyError(f"{path}: missing column(s) {', '.join(sorted(missing))}")

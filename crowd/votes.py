@@ -16,35 +16,73 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from crowd.answers import MAX_SECONDS
 from crowd.judgments import judgments_table, votes_from_judgments
+from infra.atomic import atomic_path
 from infra.errors import BeautyError
 from infra.gallery import resolve_images
 from infra.ledger import Ledger, utcnow
+from infra.text import display_name, printable, safe_csv_frame
 from infra.workspace import Workspace
 from ranking.votes import VOTE_COLUMNS, validate_votes
 
 KEY_FILE = ".pseudonym-key"
 
 
+MAX_TABLE_BYTES = 2 * 1024**3  # a votes or truth table this large is a mistake, not data
+
+
 def read_table(path: Path) -> pd.DataFrame:
-    """A CSV or parquet file, by suffix."""
-    if not path.exists():
-        raise BeautyError(f"{path}: no such file")
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    if path.suffix == ".csv":
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    raise BeautyError(f"{path}: unknown table format; use .csv or .parquet")
+    """A CSV or parquet file, by suffix. Anything unreadable is one :class:`BeautyError`."""
+    shown = display_name(str(path))
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise BeautyError(f"{shown}: no such file") from None
+    except OSError as exc:
+        raise BeautyError(f"{shown}: cannot read it ({exc.strerror}); check the path") from None
+    if path.suffix not in (".csv", ".parquet"):
+        raise BeautyError(f"{shown}: unknown table format; use .csv or .parquet")
+    if size == 0:
+        raise BeautyError(f"{shown}: the file is empty; expected a header row and data")
+    if size > MAX_TABLE_BYTES:
+        raise BeautyError(f"{shown}: {size:,} bytes is too large for a table; split it")
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        with open(path, "rb") as handle:
+            head = handle.read(8192)
+        if b"\0" in head:
+            raise BeautyError(f"{shown}: not a text CSV file (binary content); save it as CSV")
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
+    except BeautyError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise BeautyError(
+            f"{shown}: not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV"
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise BeautyError(f"{shown}: no columns; expected a header row and data") from None
+    except pd.errors.ParserError as exc:
+        detail = " ".join(str(exc).split())[:160]
+        raise BeautyError(f"{shown}: not a well-formed CSV ({detail}); fix the quoting") from None
+    except OSError as exc:
+        raise BeautyError(f"{shown}: cannot read it ({exc}); check the file") from None
+    except Exception as exc:  # pyarrow's errors for a damaged parquet file have no common base
+        detail = " ".join(str(exc).split())[:160]
+        raise BeautyError(f"{shown}: not a readable table ({detail}); check the file") from None
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".parquet":
-        frame.to_parquet(path, index=False)
-    elif path.suffix == ".csv":
-        frame.to_csv(path, index=False)
-    else:
-        raise BeautyError(f"{path}: unknown table format; use .csv or .parquet")
+    """Write a table whole (a temporary file renamed into place); CSV text cells that a
+    spreadsheet would run as formulas are neutralised."""
+    if path.suffix not in (".parquet", ".csv"):
+        raise BeautyError(f"{display_name(str(path))}: unknown table format; use .csv or .parquet")
+    with atomic_path(path) as tmp:
+        if path.suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            safe_csv_frame(frame).to_csv(tmp, index=False)
 
 
 def ledger_votes(ledger: Ledger, *, include_rejected: bool = False) -> pd.DataFrame:
@@ -64,10 +102,15 @@ def ledger_votes(ledger: Ledger, *, include_rejected: bool = False) -> pd.DataFr
             "right": [r["right_id"] for r in rows],
             "label": [r["label_id"] if r["label_id"] is not None else np.nan for r in rows],
             "gold": False,
-            "seconds": [r["seconds"] for r in rows],
+            "seconds": pd.Series([r["seconds"] for r in rows], dtype=float),
         }
     )
-    votes = pd.concat([judged, imported], ignore_index=True) if len(imported) else judged
+    if not len(imported):
+        votes = judged
+    elif not len(judged):  # concatenating an empty table is deprecated in pandas
+        votes = imported.reindex(columns=judged.columns.union(imported.columns, sort=False))
+    else:
+        votes = pd.concat([judged, imported], ignore_index=True)
     derived = {r[0] for r in ledger.query("SELECT id FROM images WHERE derived_from IS NOT NULL")}
     if derived:
         votes = votes[~(votes["left"].isin(derived) | votes["right"].isin(derived))]
@@ -79,45 +122,85 @@ class ImportedVotes:
     votes: int
     ties: int
     workers: int
+    already: int = 0  # rows an earlier import stored already, skipped
 
 
 def import_votes(ws: Workspace, path: Path) -> ImportedVotes:
-    """Store a votes table; every image must resolve, or nothing is stored."""
+    """Store a votes table; every image must resolve and every row be valid, or nothing is
+    stored. Rows already imported (from this file or another with the same rows) are skipped
+    and counted, so importing a file twice adds nothing."""
     table = read_table(path)
+    shown = display_name(str(path))
+    if table.empty:
+        raise BeautyError(f"{shown}: no votes (a header and no rows)")
     try:
         table = validate_votes(table)
     except ValueError as exc:
-        raise BeautyError(f"{path}: {exc}; expected columns {', '.join(VOTE_COLUMNS)}") from None
+        raise BeautyError(f"{shown}: {exc}; expected columns {', '.join(VOTE_COLUMNS)}") from None
+    seconds = _seconds(table, shown)
     names = pd.concat([table["left"], table["right"], table["label"].dropna()]).astype(str)
     try:
         ids = resolve_images(ws.ledger, names.unique())
     except BeautyError as exc:
-        raise BeautyError(f"{path}: {exc}") from None
-    seconds = table["seconds"] if "seconds" in table.columns else pd.Series(np.nan, table.index)
+        raise BeautyError(f"{shown}: {exc}") from None
     now = utcnow()
+    keyed = pd.DataFrame(
+        {
+            "worker": table["worker"].astype(str).to_numpy(),
+            "left": [ids[str(x)] for x in table["left"]],
+            "right": [ids[str(x)] for x in table["right"]],
+            "label": ["" if pd.isna(x) else ids[str(x)] for x in table["label"]],
+            "seconds": seconds.fillna(-1.0).to_numpy(),
+        }
+    )
+    # Identical rows in one file are distinct votes (a worker shown a pair twice): the k-th
+    # copy is occurrence k, so a re-import matches each of them once.
+    occurrence = keyed.groupby(list(keyed.columns), sort=False).cumcount() + 1
     rows = [
-        (
-            str(path),
-            str(w),
-            ids[str(left)],
-            ids[str(right)],
-            None if pd.isna(label) else ids[str(label)],
-            None if pd.isna(sec) else float(sec),
-            now,
-        )
-        for w, left, right, label, sec in zip(
-            table["worker"], table["left"], table["right"], table["label"], seconds, strict=True
+        (shown, w, left, right, label or None, None if sec < 0 else float(sec), int(k), now)
+        for w, left, right, label, sec, k in zip(
+            keyed["worker"],
+            keyed["left"],
+            keyed["right"],
+            keyed["label"],
+            keyed["seconds"],
+            occurrence,
+            strict=True,
         )
     ]
     with ws.ledger.transaction() as conn:
+        before = conn.total_changes
         conn.executemany(
-            "INSERT INTO imported_votes (source, worker, left_id, right_id, label_id, seconds, "
-            "imported_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO imported_votes (source, worker, left_id, right_id, label_id, "
+            "seconds, occurrence, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
+        stored = conn.total_changes - before
     return ImportedVotes(
-        votes=len(rows), ties=int(table["label"].isna().sum()), workers=table["worker"].nunique()
+        votes=stored,
+        ties=int(table["label"].isna().sum()),
+        workers=table["worker"].nunique(),
+        already=len(rows) - stored,
     )
+
+
+def _seconds(table: pd.DataFrame, shown: str) -> pd.Series:
+    """The optional ``seconds`` column as floats: empty is unknown; anything else must be a
+    finite number of seconds from 0 to an hour, as the labeling server accepts."""
+    if "seconds" not in table.columns:
+        return pd.Series(np.nan, index=table.index, dtype=float)
+    raw = table["seconds"]
+    blank = raw.isna() | raw.astype(str).str.strip().eq("")
+    values = pd.to_numeric(raw.where(~blank), errors="coerce")
+    bad = (~blank & values.isna()) | ~(values.isna() | values.between(0, MAX_SECONDS))
+    if bad.any():
+        first = table.index[bad.to_numpy()][0]
+        raise BeautyError(
+            f"{shown}: {int(bad.sum())} votes have seconds that are not a number from 0 to "
+            f"{MAX_SECONDS:g} (first at row {first!r}: {printable(str(raw[first]))[:40]!r}); "
+            "fix them or leave them empty"
+        )
+    return values.astype(float)
 
 
 def export_votes(

@@ -16,11 +16,13 @@ from infra.sources import (
     ImageSource,
     ObjectInfo,
     S3Source,
+    TooLarge,
     is_s3,
     open_source,
     read_bytes,
     read_many,
 )
+from infra.text import display_name
 from infra.workspace import Workspace
 
 CHUNK = 200  # images per transaction: short transactions, bounded loss on a crash
@@ -51,9 +53,19 @@ def add_images(ws: Workspace, location: str, *, s3_client: Any = None) -> Import
     objects = list(source.list())
     report = ImportReport()
     todo: list[ObjectInfo] = []
+    report.skipped.extend(getattr(source, "problems", []))
+    cap = settings.images.max_bytes
     for obj in objects:
         if obj.uri in known:
             report.known += 1
+        elif obj.size > cap:
+            report.skipped.append(
+                (
+                    obj.uri,
+                    f"{obj.size / 1024**2:,.0f} MB is over images.max_bytes "
+                    f"({cap / 1024**2:,.0f} MB); not read (raise the setting to import it)",
+                )
+            )
         else:
             todo.append(obj)
     progress = bar(len(todo), desc="importing")
@@ -63,7 +75,8 @@ def add_images(ws: Workspace, location: str, *, s3_client: Any = None) -> Import
         progress.update(1)
         obj = by_uri[uri]
         if isinstance(data, Exception):
-            report.skipped.append((uri, f"unreadable ({data})"))
+            why = f"grew over images.max_bytes ({data})" if isinstance(data, TooLarge) else data
+            report.skipped.append((uri, f"unreadable ({why})"))
             continue
         try:
             batch.append(
@@ -83,8 +96,12 @@ def add_images(ws: Workspace, location: str, *, s3_client: Any = None) -> Import
     progress.close()
     if not objects:
         kinds = ", ".join(settings.images.extensions)
+        if report.skipped:
+            where, why = report.skipped[0]
+            raise BeautyError(f"{display_name(where)}: {why}; check its permissions")
         raise BeautyError(
-            f"{location}: no image files ({kinds}) found; point at a folder or prefix of images"
+            f"{display_name(location)}: no image files ({kinds}) found; point at a folder or "
+            "prefix of images"
         )
     return report
 
@@ -102,7 +119,7 @@ def _source(ws: Workspace, location: str, s3_client: Any) -> ImageSource:
             endpoint_url=s3.endpoint_url,
             extensions=exts,
         )
-    return open_source(location, extensions=exts)
+    return open_source(location, extensions=exts, max_bytes=ws.settings.images.max_bytes)
 
 
 def _register(

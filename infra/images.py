@@ -64,6 +64,7 @@ def inspect_image(
     """
     if not data:
         raise BadImage("empty file")
+    _allow_pixels(max_pixels)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -98,6 +99,15 @@ def inspect_image(
         bytes=len(data),
         taken_at=capture_time(_exif_time(exif) or time_from_name(name), camera_timezone),
     )
+
+
+def _allow_pixels(max_pixels: int) -> None:
+    """Let Pillow open images up to ``max_pixels``: its own bomb limit (about 89 million
+    pixels) would otherwise refuse them first, whatever ``images.max_pixels`` says. The limit
+    only ever rises, so every thread sees at least what it asked for."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and max_pixels > limit:
+        Image.MAX_IMAGE_PIXELS = max_pixels
 
 
 def load_rgb(data: bytes) -> Image.Image:

@@ -19,6 +19,65 @@ from infra.errors import WorkspaceError
 
 MIGRATIONS_PACKAGE = "infra.migrations"
 FOREIGN_KEYS_OFF = "-- foreign_keys: off"
+SQLITE_HEADER = b"SQLite format 3\x00"
+# A ledger up to this size is quick-checked whenever it is opened (about 0.1 s at the limit);
+# larger ones rely on the damage SQLite reports as it reads, and on `beauty doctor`.
+QUICK_CHECK_MAX_BYTES = 16 * 1024**2
+SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26
+
+
+class LedgerDamaged(WorkspaceError):
+    """The ledger file is not a sound SQLite database."""
+
+
+def damaged(path: Path | str, detail: str) -> LedgerDamaged:
+    """The one line every damaged-ledger error says."""
+    name = Path(path).name if path else "beauty.db"
+    detail = " ".join(line for line in detail.split() if line)[:160]
+    return LedgerDamaged(
+        f"{name} is damaged ({detail}): restore it from a backup, or run `beauty doctor` "
+        "to check it and see how to recover what it holds"
+    )
+
+
+def is_damage(exc: BaseException) -> bool:
+    """Whether a SQLite error says the file is damaged (not locked, not a bug)."""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in (SQLITE_CORRUPT, SQLITE_NOTADB):
+        return True
+    text = str(exc)
+    return "malformed" in text or "not a database" in text
+
+
+def check_ledger(path: Path, *, full: bool = True) -> list[str]:
+    """Problems SQLite finds in a ledger file, without changing it; empty when sound.
+
+    ``full`` runs ``PRAGMA integrity_check`` (every page and index) and a foreign key check;
+    otherwise ``PRAGMA quick_check``.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(len(SQLITE_HEADER))
+    if head and head != SQLITE_HEADER:
+        return ["not a SQLite database (its first bytes are wrong)"]
+    try:
+        conn = sqlite3.connect(path, timeout=30.0)
+        try:
+            pragma = "integrity_check" if full else "quick_check"
+            rows = [str(r[0]) for r in conn.execute(f"PRAGMA {pragma}(20)")]
+            lines = [ln for r in rows for ln in r.splitlines() if not ln.startswith("***")]
+            problems = [] if rows == ["ok"] else lines
+            if full and not problems:
+                problems = [
+                    f"table {r[0]} row {r[1]} refers to a missing {r[2]} row"
+                    for r in conn.execute("PRAGMA foreign_key_check").fetchmany(20)
+                ]
+            return problems
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return [str(exc)]
 
 
 def iso(moment: datetime) -> str:
@@ -61,7 +120,29 @@ class Ledger:
         if not create and not self.path.exists():
             raise WorkspaceError(f"no ledger at {self.path}: run `beauty init` first")
         self._local = threading.local()
-        self.migrate()
+        size = 0
+        if self.path.exists():
+            try:
+                size = self.path.stat().st_size
+                with open(self.path, "rb") as handle:
+                    head = handle.read(len(SQLITE_HEADER))
+            except OSError as exc:
+                raise WorkspaceError(
+                    f"cannot read {self.path.name} ({exc.strerror}): check its permissions"
+                ) from None
+            if head and head != SQLITE_HEADER:
+                raise damaged(self.path, "not a SQLite database")
+        try:
+            if self.path.exists() and 0 < size <= QUICK_CHECK_MAX_BYTES:
+                rows = [str(r[0]) for r in self.conn.execute("PRAGMA quick_check(1)")]
+                if rows != ["ok"]:
+                    found = [ln for r in rows for ln in r.splitlines() if not ln.startswith("***")]
+                    raise damaged(self.path, (found or rows)[0])
+            self.migrate()
+        except sqlite3.DatabaseError as exc:
+            if is_damage(exc):
+                raise damaged(self.path, str(exc)) from None
+            raise
 
     @property
     def conn(self) -> sqlite3.Connection:

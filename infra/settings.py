@@ -11,6 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,11 +24,17 @@ ENV_PREFIX = "BEAUTY_"
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # No setting is infinite or NaN: `inf` minutes or a NaN threshold would pass every check.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class ImagesSettings(Section):
-    max_pixels: int = Field(90_000_000, gt=0, description="larger images are refused as bombs")
+    max_pixels: int = Field(
+        90_000_000, gt=0, le=2_000_000_000, description="larger images are refused as bombs"
+    )
+    max_bytes: int = Field(
+        64 * 1024**2, gt=0, le=4 * 1024**3, description="larger files are skipped unread"
+    )
     extensions: list[str] = [".jpg", ".jpeg", ".png", ".webp"]
     camera_timezone: str | None = Field(
         None,
@@ -58,12 +65,14 @@ class HitsSettings(Section):
     design: Literal["pairwise", "fourup"] = "fourup"
     market: str = "local"  # a registered market (crowd.markets); checked when a batch is planned
     screens_per_hit: int = Field(10, ge=1, le=50)
-    assignments: int = Field(3, ge=1)
-    reward: Decimal = Field(Decimal("0.10"), ge=0)
+    assignments: int = Field(3, ge=1, le=1000)
+    reward: Decimal = Field(Decimal("0.10"), ge=0, le=1000)
     gold_rate: float = Field(0.2, ge=0, lt=1)
-    appearances: int = Field(4, ge=1)
+    appearances: int = Field(4, ge=1, le=10_000)
     no_preference: bool = Field(True, description="offer 'no preference' on pairs")
-    seconds_per_screen: float = Field(6.0, gt=0, description="expected, for cost and pay estimates")
+    seconds_per_screen: float = Field(
+        6.0, gt=0, le=3600, description="expected, for cost and pay estimates"
+    )
 
 
 class MTurkSettings(Section):
@@ -77,19 +86,21 @@ class MTurkSettings(Section):
     lifetime_seconds: int = Field(3 * 24 * 3600, ge=30, le=365 * 24 * 3600)
     auto_approval_delay_seconds: int = Field(3 * 24 * 3600, ge=0, le=30 * 24 * 3600)
     min_approval_rate: int = Field(95, ge=0, le=100)
-    min_approved_hits: int = Field(1000, ge=0)
+    min_approved_hits: int = Field(1000, ge=0, le=1_000_000_000)
     locales: list[str] = ["US"]
     masters: bool = False
-    spend_cap: Decimal = Field(Decimal("50.00"), ge=0, description="dollars, per post")
+    spend_cap: Decimal = Field(
+        Decimal("50.00"), ge=0, le=1_000_000, description="dollars, per post"
+    )
     exclusion_qualification: str | None = None
 
 
 class ReviewSettings(Section):
-    min_gold_for_verdict: int = Field(3, ge=1)
+    min_gold_for_verdict: int = Field(3, ge=1, le=1_000_000)
     reject_below: float = Field(0.4, ge=0, le=1, description="upper Wilson bound under this")
     exclude_below: float = Field(0.6, ge=0, le=1, description="upper Wilson bound under this")
     bonus_above: float = Field(0.9, ge=0, le=1, description="lower Wilson bound over this")
-    bonus: Decimal = Field(Decimal("0.05"), ge=0)
+    bonus: Decimal = Field(Decimal("0.05"), ge=0, le=1000)
 
 
 class LabelSettings(Section):
@@ -116,17 +127,32 @@ class LabelSettings(Section):
 
 
 class RankingSettings(Section):
-    tiers: list[float] = [50.0, 95.0, 98.0]
-    prior: float = Field(0.1, gt=0, description="L2 penalty on log-strengths (a weak prior)")
+    tiers: list[float] = Field(
+        [50.0, 95.0, 98.0], description="percentiles, strictly increasing, each within (0, 100)"
+    )
+    prior: float = Field(
+        0.1, gt=0, le=1e6, description="L2 penalty on log-strengths (a weak prior)"
+    )
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers(cls, tiers: list[float]) -> list[float]:
+        if not tiers:
+            raise ValueError("give at least one percentile, e.g. [50.0, 95.0, 98.0]")
+        if any(not (0 < t < 100) for t in tiers):
+            raise ValueError(f"each percentile must lie within (0, 100), got {tiers}")
+        if any(b <= a for a, b in pairwise(tiers)):
+            raise ValueError(f"percentiles must be strictly increasing, got {tiers}")
+        return tiers
 
 
 class TrainingSettings(Section):
     backbone: str = "xception"
     weights: str = "imagenet"
-    input_height: int = Field(150, ge=71)
-    input_width: int = Field(1152, ge=71)
-    batch_size: int = Field(8, ge=1)
-    epochs: int = Field(20, ge=1)
+    input_height: int = Field(150, ge=71, le=8192)
+    input_width: int = Field(1152, ge=71, le=8192)
+    batch_size: int = Field(8, ge=1, le=4096)
+    epochs: int = Field(20, ge=1, le=100_000)
 
 
 class Settings(Section):
@@ -147,7 +173,15 @@ def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file") from exc
+            raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8"
+            ) from None
+        except OSError as exc:
+            raise ConfigError(
+                f"{path}: cannot read it ({exc.strerror}); check its permissions"
+            ) from None
     env = os.environ if environ is None else environ
     for name, raw in env.items():
         if not name.startswith(ENV_PREFIX) or "__" not in name:

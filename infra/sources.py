@@ -6,12 +6,13 @@ once with :func:`read_many`, which keeps a pool of threads busy (S3 reads are la
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote_from_bytes, unquote, unquote_to_bytes, urlparse
 
 from infra.errors import BeautyError
 
@@ -23,7 +24,10 @@ class ObjectInfo:
 
     @property
     def name(self) -> str:
-        return self.uri.rstrip("/").rsplit("/", 1)[-1]
+        last = self.uri.rstrip("/").rsplit("/", 1)[-1]
+        if self.uri.startswith("file://"):  # a local name that is not UTF-8, percent-encoded
+            return unquote(last, errors="replace")
+        return last
 
 
 class ImageSource(Protocol):
@@ -50,31 +54,87 @@ def split_s3(uri: str) -> tuple[str, str]:
 
 
 def local_path(uri: str) -> Path:
-    """The path of a local URI (a plain path or file://)."""
+    """The path of a local URI (a plain path or file://, whose bytes may be any)."""
     if uri.startswith("file://"):
-        return Path(unquote(urlparse(uri).path))
+        return Path(os.fsdecode(unquote_to_bytes(urlparse(uri).path)))
     return Path(uri)
+
+
+def local_uri(path: Path) -> str:
+    """A local file's URI: its path, or a percent-encoded ``file://`` URI when the name's
+    bytes are not UTF-8 (the ledger stores text; the bytes come back through
+    :func:`local_path`)."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "file://" + quote_from_bytes(os.fsencode(path))
+    return text
+
+
+class TooLarge(OSError):
+    """A file over the size cap, refused before its bytes are read."""
+
+
+def read_capped(path: Path, max_bytes: int) -> bytes:
+    """A file's bytes, reading at most ``max_bytes + 1`` of them: never a whole huge file."""
+    with open(path, "rb") as handle:
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise TooLarge(f"larger than {max_bytes:,} bytes")
+    return data
 
 
 class LocalSource:
     """A folder on disk, walked recursively in a stable order."""
 
-    def __init__(self, root: str | Path, extensions: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        extensions: Iterable[str] | None = None,
+        max_bytes: int | None = None,
+    ) -> None:
         self.root = local_path(str(root)).expanduser().resolve()
         self.extensions = {e.lower() for e in extensions} if extensions else None
+        self.max_bytes = max_bytes
+        # Folders and entries that could not be read while listing: (where, why), reported.
+        self.problems: list[tuple[str, str]] = []
         if not self.root.exists():
             raise BeautyError(f"{root}: no such file or folder; check the path")
 
     def list(self) -> Iterator[ObjectInfo]:
         if self.root.is_file():
-            yield ObjectInfo(str(self.root), self.root.stat().st_size)
+            yield ObjectInfo(local_uri(self.root), self.root.stat().st_size)
             return
-        for path in sorted(self.root.rglob("*")):
-            wanted = self.extensions is None or path.suffix.lower() in self.extensions
-            if path.is_file() and not path.name.startswith(".") and wanted:
-                yield ObjectInfo(str(path), path.stat().st_size)
+
+        def unreadable(exc: OSError) -> None:
+            where = str(exc.filename) if exc.filename is not None else str(self.root)
+            self.problems.append(
+                (where, f"folder not readable ({exc.strerror}); its images were not imported")
+            )
+
+        found: list[Path] = []
+        for folder, dirs, files in os.walk(self.root, onerror=unreadable):
+            dirs.sort()
+            for name in files:
+                path = Path(folder) / name
+                if name.startswith("."):
+                    continue
+                if self.extensions is None or path.suffix.lower() in self.extensions:
+                    found.append(path)
+        for path in sorted(found):
+            try:
+                if not path.is_file():
+                    continue
+                size = path.stat().st_size
+            except OSError as exc:
+                self.problems.append((local_uri(path), f"unreadable ({exc.strerror})"))
+                continue
+            yield ObjectInfo(local_uri(path), size)
 
     def open(self, uri: str) -> bytes:
+        if self.max_bytes is not None:
+            return read_capped(local_path(uri), self.max_bytes)
         return local_path(uri).read_bytes()
 
     def size(self, uri: str) -> int:
@@ -138,7 +198,9 @@ def open_source(location: str, **s3_options: Any) -> ImageSource:
     """The source behind a location: ``s3://bucket/prefix`` or a local path."""
     if is_s3(location):
         return S3Source(location, **s3_options)
-    return LocalSource(location, extensions=s3_options.get("extensions"))
+    return LocalSource(
+        location, extensions=s3_options.get("extensions"), max_bytes=s3_options.get("max_bytes")
+    )
 
 
 def read_bytes(uri: str, *, s3_client: Any = None) -> bytes:
@@ -146,6 +208,24 @@ def read_bytes(uri: str, *, s3_client: Any = None) -> bytes:
     if is_s3(uri):
         return S3Source(uri, client=s3_client).open(uri)
     return local_path(uri).read_bytes()
+
+
+class ChangedFile(OSError):
+    """A registered image whose bytes are no longer the ones registered (replaced or edited)."""
+
+
+def read_verified(uri: str, image_id: str, *, s3_client: Any = None) -> bytes:
+    """The bytes behind ``uri`` if they are still the registered image ``image_id`` (its
+    content id), so a file replaced by something else is never served or trained on as it.
+
+    Raises :class:`ChangedFile` (an ``OSError``, as a missing file is) otherwise.
+    """
+    from infra.images import image_id as content_id
+
+    data = read_bytes(uri, s3_client=s3_client)
+    if content_id(data) != image_id:
+        raise ChangedFile(f"{uri} has changed since it was registered as {image_id}")
+    return data
 
 
 def read_many(

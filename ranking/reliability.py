@@ -57,9 +57,10 @@ def _gold_record(gold: pd.DataFrame | None, workers: pd.Index) -> tuple[np.ndarr
     missing = {"worker", "gold_seen", "gold_passed"} - set(gold.columns)
     if missing:
         raise ValueError(f"gold table is missing columns: {', '.join(sorted(missing))}")
-    record = gold.groupby("worker")[["gold_seen", "gold_passed"]].sum().reindex(workers)
-    seen = record["gold_seen"].fillna(0).to_numpy(float)
-    passed = record["gold_passed"].fillna(0).to_numpy(float)
+    record = gold.groupby("worker")[["gold_seen", "gold_passed"]].sum()
+    record = record.reindex(workers, fill_value=0)  # no NaN to fill: pandas deprecates that
+    seen = record["gold_seen"].to_numpy(float)
+    passed = record["gold_passed"].to_numpy(float)
     if (passed > seen).any() or (passed < 0).any():
         raise ValueError("gold_passed must lie between 0 and gold_seen")
     return seen, passed

@@ -54,10 +54,16 @@ class LocalLabeling:
         )
 
     def carry_out(self, ws: Workspace, verdicts: Sequence[Verdict]) -> MarketReport:
-        record_verdicts(ws.ledger, list(verdicts), apply=True)
+        recorded = record_verdicts(ws.ledger, list(verdicts), apply=True)
         if not verdicts:
             return MarketReport()
-        return MarketReport([f"local: {len(verdicts)} verdict(s) recorded"], changed=len(verdicts))
+        lines = [f"local: {recorded} verdict(s) recorded"]
+        if recorded < len(verdicts):
+            lines.append(
+                f"local: {len(verdicts) - recorded} already decided by a review that ran at the "
+                "same time; left as it decided"
+            )
+        return MarketReport(lines, changed=recorded)
 
     def close(self, ws: Workspace, batch_ids: Sequence[int] | None) -> MarketReport:
         where, params = _batches(batch_ids, "id")

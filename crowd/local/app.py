@@ -38,7 +38,7 @@ from crowd.local.status import market_status
 from crowd.page import render_hit_page
 from infra.images import FORMATS
 from infra.ledger import Ledger, iso
-from infra.sources import read_bytes
+from infra.sources import read_verified
 from infra.workspace import Workspace
 
 _T = TypeVar("_T")
@@ -354,8 +354,8 @@ def _image_reader(ledger: Ledger) -> Callable[[str], tuple[bytes, str]]:
         ]
         for uri in uris:
             try:
-                return read_bytes(uri), FORMATS[row["format"]]
-            except Exception:  # a moved file, a missing object, no credentials: try the next copy
+                return read_verified(uri, image_id), FORMATS[row["format"]]
+            except Exception:  # moved, replaced, missing, no credentials: try the next copy
                 continue
         raise Refused(410, "the image file is gone from every place it was registered")
 

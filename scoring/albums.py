@@ -24,10 +24,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from infra.atomic import atomic_folder
 from infra.errors import BeautyError
 from infra.progress import bar
 from infra.settings import Settings
 from infra.sources import is_s3, local_path
+from infra.text import fit_file_name
 from infra.workspace import Workspace
 from scoring.contact_sheet import contact_sheet
 from scoring.gallery import derived_ids, score_gallery
@@ -187,22 +189,34 @@ def curate(
     folder = Path(out)
     s3 = (workspace.settings if workspace else Settings()).s3
     read = reader_for(chosen["uri"].tolist(), s3.region, s3.endpoint_url)
-    photos = _album(chosen, folder, link, read)
-    html_path, png_path = contact_sheet(
-        photos["uri"].tolist(),
-        photos["file"].tolist(),
-        [
-            f"score {r.score:.3f} · percentile {r.percentile:.1f} · {r.stars} stars"
-            for r in photos.itertuples()
-        ],
-        folder,
-        f"Album: {rule}",
-        read,
-        order="best first (highest predicted score)",
+    _check_album_folder(folder)
+    # Built whole beside the folder and moved into place: a failure (a full disk, a name the
+    # file system refuses) leaves the earlier album as it was, never half of a new one.
+    with atomic_folder(folder) as building:
+        photos = _album(chosen, building, link, read)
+        html_path, png_path = contact_sheet(
+            photos["uri"].tolist(),
+            photos["file"].tolist(),
+            [
+                f"score {r.score:.3f} · percentile {r.percentile:.1f} · {r.stars} stars"
+                for r in photos.itertuples()
+            ],
+            building,
+            f"Album: {rule}",
+            read,
+            order="best first (highest predicted score)",
+        )
+        if xmp and not xmp_beside_originals:
+            _sidecars(
+                Album(building, photos, len(frame), rule, cut, html_path, png_path),
+                beside_originals=False,
+            )
+    album = Album(
+        folder, photos, len(frame), rule, cut, folder / html_path.name, folder / png_path.name
     )
-    album = Album(folder, photos, len(frame), rule, cut, html_path, png_path)
-    if xmp or xmp_beside_originals:
-        _sidecars(album, beside_originals=xmp_beside_originals)
+    album.xmp_written = len(photos) if xmp and not xmp_beside_originals else 0
+    if xmp_beside_originals:
+        _sidecars(album, beside_originals=True)
     return album
 
 
@@ -235,11 +249,15 @@ def _album(chosen: pd.DataFrame, folder: Path, link: bool, read: Reader) -> pd.D
     missing = [u for u in uris if not is_s3(u) and not local_path(u).is_file()]
     if missing:
         raise BeautyError(f"{missing[0]} is gone since it was scored; run `beauty score` again")
-    _clear_album(folder)
     digits = max(4, len(str(len(uris))))
     photos = chosen[["image", "uri", "score", "percentile", "tier"]].reset_index(drop=True)
     photos.insert(0, "rank", np.arange(1, len(photos) + 1))
-    photos.insert(1, "file", [f"{i:0{digits}d}_{_name(u)}" for i, u in enumerate(uris, 1)])
+    room = 240 - digits - 1  # the file system's name limit, less the rank prefix
+    photos.insert(
+        1,
+        "file",
+        [f"{i:0{digits}d}_{fit_file_name(_name(u), room)}" for i, u in enumerate(uris, 1)],
+    )
     photos["stars"] = [stars(t) for t in photos["tier"]]
     meter = bar(len(photos), desc="album")
     for uri, name in zip(uris, photos["file"], strict=True):
@@ -256,19 +274,12 @@ def _album(chosen: pd.DataFrame, folder: Path, link: bool, read: Reader) -> pd.D
     return photos
 
 
-def _clear_album(folder: Path) -> None:
-    """Make ``folder`` ready for an album: new, empty, or holding an earlier album."""
-    manifest = folder / MANIFEST
-    if folder.exists() and any(folder.iterdir()) and not manifest.is_file():
+def _check_album_folder(folder: Path) -> None:
+    """An album goes to a new or empty folder, or replaces an earlier album whole."""
+    if folder.exists() and any(folder.iterdir()) and not (folder / MANIFEST).is_file():
         raise BeautyError(
             f"{folder} is not empty and holds no album ({MANIFEST}); choose a new or empty folder"
         )
-    if manifest.is_file():
-        for name in pd.read_csv(manifest)["file"].astype(str):
-            for path in (folder / name, folder / f"{name}.xmp"):
-                path.unlink(missing_ok=True)
-        manifest.unlink()
-    folder.mkdir(parents=True, exist_ok=True)
 
 
 def _name(uri: str) -> str:

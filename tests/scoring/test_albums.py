@@ -181,3 +181,26 @@ def test_the_command_lists_the_album_as_json(
         ["-w", str(tiny_run.root), "curate", "--model", "tiny", "--out", str(tmp_path / "b")],
     )
     assert both.exit_code == 1 and "--top" in both.stderr
+
+
+def test_a_failed_album_leaves_the_earlier_one_whole(
+    tiny_run: TinyRun,
+    scored: tuple[Path, pd.DataFrame],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import scoring.albums
+
+    table, _ = scored
+    out = tmp_path / "album"
+    first = curate(tiny_run.run_dir, out, top=3, scores=table, progress=_quiet)
+    before = sorted(p.name for p in first.folder.iterdir())
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(scoring.albums, "contact_sheet", broken)
+    with pytest.raises(OSError, match="No space"):
+        curate(tiny_run.run_dir, out, top=5, scores=table, progress=_quiet)
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["album"]  # no half-built folder left

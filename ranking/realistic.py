@@ -182,7 +182,9 @@ class RealisticWorker:
         return [x for x, v in zip(shown, perceived, strict=True) if v > perceived.mean()]
 
 
-def make_realistic_crowd(n_workers: int, noise: CrowdNoise, seed: int = 0) -> dict[str, object]:
+def make_realistic_crowd(
+    n_workers: int, noise: CrowdNoise, seed: int = 0
+) -> dict[str, RealisticWorker]:
     """``n_workers`` workers named ``w000``, ... sharing one set of pair effects."""
     rng = np.random.default_rng(seed)
     effect = _PairEffect(noise.pair_sd, seed)

@@ -13,11 +13,15 @@ replacement; tau is measured against the Bradley-Terry fit of all recorded votes
 
     .venv/bin/python -m bench.active_realistic --seeds 5
     .venv/bin/python -m bench.active_realistic --seeds 5 --replay votes.csv --rounds 5
+
+``--write-votes FILE`` writes a sample campaign of the simulated crowd instead (every pair of
+photos answered ``--per-pair`` times, as the recorded MTurk campaign), to calibrate or replay.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 
 import numpy as np
@@ -25,7 +29,7 @@ import pandas as pd
 
 from ranking.bradley_terry import BradleyTerry
 from ranking.campaign import RecordedAnswers, SimulatedCrowd, run_campaign
-from ranking.realistic import CrowdNoise, calibrate
+from ranking.realistic import CrowdNoise, calibrate, simulate_campaign_votes
 
 CROWD = CrowdNoise(scale=1.0, pair_sd=0.8, worker_sd=0.5, lapse=0.3, tie_max=0.3, tie_width=0.5)
 
@@ -54,11 +58,22 @@ def main() -> None:
     parser.add_argument("--focus", type=int, default=None, help="top tier to order first")
     parser.add_argument("--designs", nargs="+", default=["random", "thompson", "active"])
     parser.add_argument("--replay", help="a votes CSV to replay instead of simulating")
+    parser.add_argument("--write-votes", help="write a sample campaign here and stop")
+    parser.add_argument("--per-pair", type=int, default=5)
     for name, value in CROWD.as_dict().items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=value)
     args = parser.parse_args()
     noise = CrowdNoise(**{k: getattr(args, k) for k in CROWD.as_dict()})
     recorded = None
+    if args.write_votes:
+        rng = np.random.default_rng(999)
+        ids = [f"p{i:03d}" for i in range(args.images)]
+        merit = pd.Series(rng.normal(0.0, 1.0, args.images), index=ids)
+        pairs = list(itertools.combinations(ids, 2)) * args.per_pair
+        votes = simulate_campaign_votes(merit, noise, pairs, args.workers, seed=999)
+        votes.to_csv(args.write_votes, index=False)
+        print(f"{len(votes)} votes written to {args.write_votes}; crowd {noise}")
+        return
     if args.replay:
         recorded = pd.read_csv(args.replay, dtype=str, keep_default_na=False)
         calibration = calibrate(recorded)
@@ -70,6 +85,7 @@ def main() -> None:
     curves: dict[str, np.ndarray] = {}
     fallback: dict[str, float] = {}
     per_photo = np.array([])
+    per_seed: dict[str, np.ndarray] = {}
     for design in args.designs:
         taus, actives = [], []
         for seed in range(args.seeds):
@@ -87,6 +103,7 @@ def main() -> None:
             taus.append(out["tau_top" if args.focus else "tau"].to_numpy())
             actives.append(out["active"].to_numpy()[1:])
             per_photo = 2 * out["votes"].to_numpy() / len(images)
+        per_seed[design] = np.array(taus)
         curves[design] = np.mean(taus, axis=0)
         sd = np.std(taus, axis=0, ddof=1) if args.seeds > 1 else np.zeros(len(rounds))
         curves[design + " sd"] = sd
@@ -108,6 +125,12 @@ def main() -> None:
             f"{design:9} reaches {base:.3f} at {need:.1f} votes a photo "
             f"({1 - need / args.reference:+.0%} fewer), {args.target} at {target:.1f}"
         )
+    if "random" in per_seed and "active" in per_seed and args.seeds > 1:
+        diff = per_seed["active"] - per_seed["random"]
+        se = diff.std(axis=0, ddof=1) / np.sqrt(args.seeds)
+        below = [int(x) for x, m, e in zip(per_photo, diff.mean(0), se, strict=True) if m < -2 * e]
+        print("active - random, paired by seed: " + " ".join(f"{m:+.3f}" for m in diff.mean(0)))
+        print(f"  budgets where active is below random by more than 2 se: {below or 'none'}")
     for design, share in fallback.items():
         print(f"{design}: the fallback rule made {share:.0%} of the later rounds random")
     print(f"({time.perf_counter() - start:.0f} s)")

@@ -1,4 +1,10 @@
-"""`beauty plan`: what a target ranking quality costs, simulated before money is spent."""
+"""`beauty plan`: what a target ranking quality costs, simulated before money is spent.
+
+``--calibrate votes.csv`` fits the realistic crowd model (:mod:`ranking.realistic`) to one's own
+recorded votes and prints it (``--save-crowd FILE`` keeps it for ``--crowd-model FILE``);
+``--replay votes.csv`` replays the recorded campaign, each pair's answers drawn without
+replacement, to compare random with active pairs round by round.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,15 @@ from pathlib import Path
 import click
 
 from beauty.common import emit, json_option, workspace
-from crowd.budget import plan_campaign
+from crowd.budget import (
+    calibrate_crowd,
+    plan_campaign,
+    read_crowd_model,
+    replay_designs,
+    write_crowd_model,
+)
 from ranking.planning import DesignSpec
+from ranking.realistic import CrowdNoise
 
 
 @click.command("plan")
@@ -35,7 +48,45 @@ from ranking.planning import DesignSpec
 @click.option("--reward", default="0.10", show_default=True, help="Dollars per assignment.")
 @click.option("--gold-rate", default=0.2, show_default=True, type=click.FloatRange(0, 0.9))
 @click.option("--truth", type=click.Path(dir_okay=False, path_type=Path), help="truth.csv")
-@click.option("--replay", type=click.Path(dir_okay=False, path_type=Path), help="votes.csv")
+@click.option(
+    "--replay",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="votes.csv: replay this recorded campaign (random against active pairs, by round).",
+)
+@click.option(
+    "--replay-fill",
+    type=click.Choice(["none", "fit"]),
+    default="none",
+    show_default=True,
+    help="A replayed pair whose recorded answers are used up: 'none' cannot be asked again; "
+    "'fit' answers from a Bradley-Terry fit of all recorded votes.",
+)
+@click.option(
+    "--calibrate",
+    "calibrate_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="votes.csv: fit the crowd model to these votes, print it and plan with it.",
+)
+@click.option(
+    "--crowd-model",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A crowd model saved by --save-crowd, to plan with.",
+)
+@click.option(
+    "--save-crowd", type=click.Path(dir_okay=False, path_type=Path), help="Write the model here."
+)
+@click.option(
+    "--focus",
+    type=click.Choice(["all", "top"]),
+    default="all",
+    show_default=True,
+    help="What active pairs should order first: the whole ranking or the top tier (--top).",
+)
+@click.option("--top", default=20, show_default=True, type=click.IntRange(2), help="Top tier.")
+@click.option("--rounds", default=5, show_default=True, type=click.IntRange(2))
+@click.option(
+    "--round-votes", default=500, show_default=True, type=click.IntRange(1), help="Replay rounds."
+)
 @click.option("--workers", default=30, show_default=True, type=click.IntRange(1))
 @click.option("--spammers", default=0.2, show_default=True, type=click.FloatRange(0, 1))
 @click.option("--seeds", default=3, show_default=True, type=click.IntRange(1))
@@ -60,10 +111,65 @@ def plan_command(
     spammers: float,
     seeds: int,
     trusted: float,
+    replay_fill: str,
+    calibrate_path: Path | None,
+    crowd_model: Path | None,
+    save_crowd: Path | None,
+    focus: str,
+    top: int,
+    rounds: int,
+    round_votes: int,
     as_json: bool,
 ) -> None:
-    """Simulate designs against budgets: Kendall's tau for the money (table and chart)."""
+    """Simulate designs against budgets: Kendall's tau for the money (table and chart).
+
+    With --calibrate alone, fit the crowd model to recorded votes and print it. With --replay,
+    compare random and active pairs on the recorded campaign, round by round.
+    """
     ws = workspace()
+    noise: CrowdNoise | None = None
+    if crowd_model is not None:
+        noise = read_crowd_model(crowd_model)
+    if calibrate_path is not None:
+        fitted = calibrate_crowd(ws, calibrate_path)
+        noise = fitted.noise
+        rows = [{"parameter": k, "value": round(v, 4)} for k, v in noise.as_dict().items()]
+        emit(rows, as_json, ["parameter", "value"])
+        if not as_json:
+            click.echo(
+                f"calibrated on {fitted.votes} votes by {fitted.workers} workers over "
+                f"{fitted.pairs} pairs ({fitted.repeated_pairs} asked more than once, "
+                f"{fitted.tie_share:.1%} no preference)"
+            )
+    if save_crowd is not None:
+        if noise is None:
+            raise click.UsageError("--save-crowd needs --calibrate or --crowd-model")
+        write_crowd_model(save_crowd, noise)
+        if not as_json:
+            click.echo(f"crowd model written to {save_crowd}")
+    if calibrate_path is not None and truth is None and replay is None:
+        return
+    if replay is not None:
+        replayed = replay_designs(
+            ws,
+            replay,
+            noise if noise is not None else calibrate_crowd(ws, replay).noise,
+            [round_votes] * rounds,
+            seeds=tuple(range(seeds)),
+            focus=top if focus == "top" else None,
+            fill=replay_fill,
+        )
+        columns = ["design", "round", "votes", "votes_per_photo", "tau_mean", "tau_sd"]
+        if focus == "top":
+            columns.append("tau_top")
+        emit(replayed.table.to_dict("records"), as_json, [*columns, "active_share"])
+        if not as_json:
+            lost = ", ".join(f"{d} {n:.0f}" for d, n in replayed.unavailable.items())
+            click.echo(
+                f"tau against the full-data scores; asks with no recorded answer left per run: "
+                f"{lost}; written {replayed.csv}"
+            )
+        return
     specs = [
         DesignSpec(
             design="fourup" if d.startswith("fourup") else "pairwise",
@@ -81,10 +187,10 @@ def plan_command(
         specs,
         [Decimal(str(b)) for b in budgets],
         truth_path=truth,
-        replay_path=replay,
         workers=workers,
         spammers=spammers,
         seeds=tuple(range(seeds)),
+        noise=noise,
     )
     columns = ["design", "budget", "appearances", "hits", "cost", "tau_mean", "tau_sd"]
     emit(result.table.to_dict("records"), as_json, columns)

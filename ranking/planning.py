@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +24,9 @@ from ranking.crowd import WorkerModel, simulate_votes
 from ranking.design import SCREEN_SIZE, Design, hits_needed, plan_screens, screens_needed
 from ranking.fees import BatchCost, batch_cost, money
 from ranking.fourup import answers_from_votes
+from ranking.informative import informative_pairs
 from ranking.methods import FitData, Fitted
+from ranking.realistic import CrowdNoise
 from ranking.routing import trusted_workers
 
 if TYPE_CHECKING:
@@ -79,6 +81,10 @@ class DesignSpec:
         batch to everyone.
     name : str
         What plots and tables call the design; by default one made from the fields above.
+    noise : CrowdNoise, optional
+        The crowd as calibrated: active pair designs then choose pairs by expected information
+        under it (:func:`ranking.informative.informative_pairs`, with its fallback to random
+        pairs) rather than as Thompson neighbours.
     """
 
     design: Design
@@ -91,6 +97,7 @@ class DesignSpec:
     masters: bool = False
     trusted: float = 1.0
     name: str = ""
+    noise: CrowdNoise | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.trusted <= 1:
@@ -147,6 +154,12 @@ def _run(
         plan_seed, crowd_seed = (int(x) for x in rng.integers(2**31, size=2))
         if fit is None:
             screens = plan_screens(images, spec.design, n_screens, plan_seed)
+        elif spec.noise is not None and spec.design == "pairwise":
+            picked = informative_pairs(
+                images, n_screens, fit.scores, fit.se, spec.noise, plan_seed,
+                assignments=spec.assignments,
+            )  # fmt: skip
+            screens = list(picked.pairs)
         else:
             screens = plan_screens(
                 images, spec.design, n_screens, plan_seed, fit.scores, fit.se, active=True
@@ -281,11 +294,13 @@ def plan_budget(
     seeds: Sequence[int] = (0, 1, 2),
     max_appearances: int = 100,
     alpha: float = 1.0,
+    noise: CrowdNoise | None = None,
 ) -> pd.DataFrame:
     """Rank correlation for the money: each design at each budget.
 
     For each design and budget, the most appearances per image (up to ``max_appearances``)
-    whose cost fits the budget are simulated once per seed.
+    whose cost fits the budget are simulated once per seed. With ``noise`` (a calibrated
+    crowd), active designs plan under it (see :class:`DesignSpec`).
 
     Returns
     -------
@@ -298,6 +313,8 @@ def plan_budget(
     n = len(truth)
     rows = []
     for spec in designs:
+        if noise is not None and spec.active and spec.noise is None:
+            spec = replace(spec, noise=noise)
         for budget in budgets:
             limit = money(budget)
             appearances = 0

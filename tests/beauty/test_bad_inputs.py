@@ -219,8 +219,7 @@ def test_an_unresolvable_label_host_is_one_line(ws: Workspace) -> None:
         "serve",
         "--host",
         "no-such-host.invalid",
-        "--access-code",
-        "a-long-access-code",
+        env={"BEAUTY_LABEL__ACCESS_CODE": "a-long-access-code"},
     )
     assert_one_line(out, "no-such-host.invalid")
 

@@ -29,7 +29,7 @@ from infra.errors import BeautyError
 from infra.ledger import Ledger
 from infra.progress import bar
 from infra.workspace import Workspace
-from ranking.crowd import HonestWorker, ReplayCrowd, WorkerModel, make_crowd
+from ranking.crowd import HonestWorker, ReplayCrowd, WorkerModel, answer_seconds, make_crowd
 
 OPEN_LOCAL_IMAGES = (
     "SELECT DISTINCT si.image_id FROM screen_images si JOIN screens s ON s.id = si.screen_id "
@@ -255,14 +255,13 @@ def _answer(
             f"SELECT token, image_id FROM screen_images WHERE token IN ({marks})", tokens
         )
     }
-    careful = isinstance(model, HonestWorker | ReplayCrowd)
     parts = []
     for screen in screens:
         shown = [image_of[image.token] for image in screen.images]
         # Per screen: a photo may appear on two screens of one HIT, under two tokens.
         token_of = {image_of[image.token]: image.token for image in screen.images}
         chosen = model.choose(shown, screen.kind, truth, rng)
-        pace = rng.uniform(0.5, 1.5) if careful else rng.uniform(0.1, 0.4)
+        pace = answer_seconds(model, shown, screen.kind, truth, rng)
         parts.append(
             ScreenAnswer(
                 screen=screen.token,

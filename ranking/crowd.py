@@ -20,6 +20,10 @@ from ranking.bradley_terry import BradleyTerry
 from ranking.votes import VOTE_COLUMNS, fourup_pairs, validate_votes
 
 Kind = Literal["pair", "fourup"]
+# Honest workers' discrimination in the simulated crowd and the accountability bench: from a
+# careless-but-looking 0.5 (a pair one standard deviation of beauty apart is called right two
+# times in three) to a keen 3.
+HONEST_SKILL = (0.5, 3.0)
 
 
 class WorkerModel(Protocol):

@@ -29,7 +29,14 @@ from infra.errors import BeautyError
 from infra.ledger import Ledger
 from infra.progress import bar
 from infra.workspace import Workspace
-from ranking.crowd import HonestWorker, ReplayCrowd, WorkerModel, answer_seconds, make_crowd
+from ranking.crowd import (
+    HONEST_SKILL,
+    HonestWorker,
+    ReplayCrowd,
+    WorkerModel,
+    answer_seconds,
+    make_crowd,
+)
 
 OPEN_LOCAL_IMAGES = (
     "SELECT DISTINCT si.image_id FROM screen_images si JOIN screens s ON s.id = si.screen_id "
@@ -98,7 +105,7 @@ def simulate_crowd(
     if workers < 1 or not 0 <= spammers <= 1:
         raise BeautyError("need --workers >= 1 and --spammers between 0 and 1")
     ledger = ws.ledger
-    crowd = make_crowd(workers, spammers, seed=seed)
+    crowd = make_crowd(workers, spammers, s_range=HONEST_SKILL, seed=seed)
     truth: dict[str, float] = {}
     if truth_path is not None:
         truth = load_truth(ledger, Path(truth_path), required=_open_images(ledger))

@@ -85,8 +85,10 @@ def test_spammer_is_rejected_and_excluded_with_evidence(ws: Workspace) -> None:
     lower, upper = wilson_interval(passed, seen)
     for v in verdicts:
         assert v.action == "reject" and v.exclude and v.bonus_cents == 0
-        assert f"gold 0/{seen} passed (Wilson 95%: {lower:.0%}-{upper:.0%})" in v.reason
-        assert "failed 2 gold in this HIT" in v.reason
+        assert f"passed 0 of {seen} check screens with a known answer" in v.reason
+        assert f"(95% interval {lower:.0%}-{upper:.0%})" in v.reason
+        assert v.reason.startswith("rejected: failed 2 check screen(s) in this HIT")
+        assert "excluded from further HITs" in v.reason
 
 
 def test_good_worker_is_bonused_and_newcomer_approved(ws: Workspace) -> None:
@@ -100,7 +102,7 @@ def test_good_worker_is_bonused_and_newcomer_approved(ws: Workspace) -> None:
     assert "bonus" in verdicts["careful"][0].reason
     (newcomer,) = verdicts["newcomer"]
     assert (newcomer.action, newcomer.bonus_cents, newcomer.exclude) == ("approve", 0, False)
-    assert re.search(r"gold 2/2 passed .*too few for a verdict \(need 3\)", newcomer.reason)
+    assert re.search(r"passed 2 of 2 check .*too few for a verdict \(need 3\)", newcomer.reason)
 
 
 def test_only_assignments_with_failed_gold_are_rejected(ws: Workspace) -> None:
@@ -116,7 +118,7 @@ def test_only_assignments_with_failed_gold_are_rejected(ws: Workspace) -> None:
     strict = SETTINGS.model_copy(update={"reject_below": 0.5})
     verdicts = {v.assignment_id: v for v in decide(ws.ledger, strict)}
     assert verdicts[first].action == "approve" and verdicts[first].exclude
-    assert "no gold failed in this HIT" in verdicts[first].reason
+    assert "no check screen failed in this HIT" in verdicts[first].reason
     assert all(verdicts[a].action == "reject" for a in rest)
 
 

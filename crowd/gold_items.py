@@ -314,7 +314,7 @@ def make_gold(
     progress.close()
     pairs = fourups = 0
     with ledger.transaction() as conn:
-        for k, (variant, original, pool) in enumerate(made):
+        for k, (variant, source, pool) in enumerate(made):
             # the partner: the next variant of the same pool made in this run, if any
             same = [m for m in made if m[2] == pool and m[0] != variant]
             partner = None
@@ -322,7 +322,7 @@ def make_gold(
                 nxt = made[(k + 1) % len(made)]
                 chosen = nxt if nxt[2] == pool and nxt[0] != variant else same[0]
                 partner = (chosen[0], chosen[1])
-            pair, fourup = made_gold_screens(variant, original, good, rng, photos.best, partner)
+            pair, fourup = made_gold_screens(variant, source, good, rng, photos.best, partner)
             for kind_name, screen in (("pair", pair), ("fourup", fourup)):
                 if screen is None:
                     continue

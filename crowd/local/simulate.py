@@ -8,6 +8,7 @@ from it that a browser would not send.
 
 from __future__ import annotations
 
+import csv
 import threading
 import time
 from collections import Counter
@@ -57,6 +58,7 @@ class SimulationReport:
     seconds: float
     workers_by_kind: dict[str, int] = field(default_factory=dict)
     submissions_by_kind: dict[str, int] = field(default_factory=dict)
+    kind_of: dict[str, str] = field(default_factory=dict)
     timings: dict[str, list[float]] = field(default_factory=dict, repr=False)
 
     def rows(self) -> list[dict[str, Any]]:
@@ -133,6 +135,7 @@ def simulate_crowd(
             progress=progress.update,
         )
     kinds = {name: type(model).__name__ for name, model in crowd.items()}
+    _write_kinds(ws, kinds)
     by_kind: Counter[str] = Counter()
     for name, n in run.submitted.items():
         by_kind[kinds[name]] += n
@@ -145,6 +148,7 @@ def simulate_crowd(
         seconds=time.monotonic() - started,
         workers_by_kind=dict(Counter(kinds.values())),
         submissions_by_kind=dict(by_kind),
+        kind_of=kinds,
         timings=run.timings,
     )
 
@@ -277,6 +281,22 @@ def _answer(
             )
         )
     return HitAnswer(hit=hit_token, screens=parts)
+
+
+def _write_kinds(ws: Workspace, kinds: Mapping[str, str]) -> None:
+    """Record each simulated worker's true kind (``reports/simulated-workers.csv``), merged
+    with earlier runs', so that ``beauty hits review`` can score the review against it."""
+    path = ws.reports_dir / "simulated-workers.csv"
+    known: dict[str, str] = {}
+    if path.exists():
+        with path.open(newline="", encoding="utf-8") as f:
+            known = {row["worker"]: row["kind"] for row in csv.DictReader(f)}
+    known.update(kinds)
+    ws.reports_dir.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["worker", "kind"])
+        writer.writerows(sorted(known.items()))
 
 
 def _open_images(ledger: Ledger) -> list[str]:

@@ -223,3 +223,17 @@ def test_hits_review_prints_flagged_first_and_dry_run_records_nothing(ws: Worksp
     done = runner.invoke(cli, ["-w", str(ws.root), "hits", "review"])
     assert done.exit_code == 0 and "rejected" in done.output and "recorded" in done.output
     assert ws.ledger.scalar("SELECT COUNT(*) FROM decisions") > 0
+
+
+def test_hits_review_scores_itself_against_simulated_kinds(ws: Workspace) -> None:
+    work(ws, "careful", gold_chooser(ws.ledger, passes=True))
+    work(ws, "spammer", gold_chooser(ws.ledger, passes=False))
+    ws.reports_dir.mkdir(parents=True, exist_ok=True)
+    (ws.reports_dir / "simulated-workers.csv").write_text(
+        "worker,kind\ncareful,HonestWorker\nspammer,SelectAll\n"
+    )
+    out = CliRunner().invoke(cli, ["-w", str(ws.root), "hits", "review", "--dry-run"])
+    assert out.exit_code == 0, out.output
+    assert re.search(r"HonestWorker\s+1\s+1\s+0\s+0", out.output), out.output
+    assert re.search(r"SelectAll\s+1\s+0\s+0\s+1", out.output), out.output
+    assert "spammers caught 1/1; honest workers flagged 0/1" in out.output

@@ -31,7 +31,7 @@ import pandas as pd
 from scipy.stats import kendalltau
 
 from crowd.evidence import assess, judge
-from crowd.truth import VARIANT_PENALTY
+from crowd.truth import variant_truth
 from infra.settings import ReviewSettings
 from ranking.bradley_terry import BradleyTerry
 from ranking.crowd import HONEST_SKILL, SPAM_KINDS, HonestWorker, WorkerModel, answer_seconds
@@ -75,6 +75,7 @@ def run_seed(args: argparse.Namespace, seed: int, settings: ReviewSettings) -> O
     rng = np.random.default_rng(seed)
     images = [f"i{k:04d}" for k in range(args.images)]
     truth = dict(zip(images, rng.normal(0.0, 1.5, args.images).tolist(), strict=True))
+    median = float(np.median(list(truth.values())))
     # What the campaign knows of the photos: a pilot's scores, noisy (se about 0.5).
     known = pd.Series({k: v + rng.normal(0.0, 0.5) for k, v in truth.items()})
     good = known[known >= known.quantile(0.5)].index.tolist()
@@ -82,7 +83,7 @@ def run_seed(args: argparse.Namespace, seed: int, settings: ReviewSettings) -> O
     gold_screens = []
     originals = rng.choice(good, size=args.gold, replace=False).tolist()
     for k, original in enumerate(originals):
-        truth[f"v{k:03d}"] = truth[original] - VARIANT_PENALTY
+        truth[f"v{k:03d}"] = variant_truth(truth[original], median)
     for k, original in enumerate(originals):
         j = (k + 1) % len(originals)
         partner = (f"v{j:03d}", originals[j])

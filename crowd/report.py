@@ -200,14 +200,17 @@ def _render(workers: pd.DataFrame, scores: pd.DataFrame, tiers: list[float]) -> 
 
 
 def worker_outcomes(ledger: Ledger, verdicts: list[Verdict] | None = None) -> dict[str, str]:
-    """Each worker's outcome so far: ``rejected`` (any assignment), ``excluded`` or ``kept``,
-    from the decision log, with ``verdicts`` not yet recorded (a dry run) laid over it."""
+    """Each working worker's outcome so far: ``rejected`` (any assignment), ``excluded`` or
+    ``kept``, from the decision log, with ``verdicts`` not yet recorded (a dry run) laid over
+    it. Workers who never took a HIT have no outcome."""
     rows = ledger.query(
         "SELECT w.id, w.excluded OR EXISTS (SELECT 1 FROM decisions d WHERE d.subject_kind = "
         "'worker' AND d.subject_id = w.id AND d.decision = 'exclude') AS excluded, "
         "EXISTS (SELECT 1 FROM decisions d JOIN assignments a ON d.subject_kind = 'assignment' "
         "AND d.subject_id = CAST(a.id AS TEXT) WHERE a.worker_id = w.id "
-        "AND d.decision = 'reject') AS rejected FROM workers w"
+        "AND d.decision = 'reject') AS rejected FROM workers w "
+        "WHERE EXISTS (SELECT 1 FROM assignments a WHERE a.worker_id = w.id "
+        "AND a.state != 'abandoned')"
     )
     outcome = {str(r[0]): "rejected" if r[2] else "excluded" if r[1] else "kept" for r in rows}
     for v in verdicts or []:
@@ -228,10 +231,11 @@ def simulated_kinds(ws: Workspace) -> dict[str, str]:
 
 def confusion(outcomes: dict[str, str], kinds: dict[str, str]) -> pd.DataFrame:
     """Review outcome against each simulated worker's true kind: one row per kind, columns
-    ``kind, workers, kept, excluded, rejected`` (workers; rejected ones count there only)."""
+    ``kind, workers, kept, excluded, rejected`` (workers with an outcome, that is who worked;
+    rejected ones count there only)."""
     rows = []
     for kind in sorted(set(kinds.values())):
-        mine = [outcomes.get(w, "kept") for w, k in kinds.items() if k == kind]
+        mine = [outcomes[w] for w, k in kinds.items() if k == kind and w in outcomes]
         rows.append((kind, len(mine), *(mine.count(o) for o in OUTCOMES)))
     return pd.DataFrame(rows, columns=["kind", "workers", *OUTCOMES])
 

@@ -18,8 +18,8 @@ be very unlikely from anyone looking at the photos:
   worker whose gold lower bound is over ``looking_above`` (gold shows they look: a low-skill
   honest worker, not a clicker);
 - speed: a median time per screen under ``fast_ratio`` of the crowd's, or screens answered in
-  under that time with an exact tail against ``fast_base`` under ``alpha``; never strong (some
-  careful people are quick);
+  under that time with an exact tail against ``fast_base`` under ``speed_alpha``; never strong
+  (some careful people are quick, so it only excludes);
 - learned reliability under ``reliability_below``; never strong (a model's estimate).
 
 Non-gold signals count only after ``min_screens`` answers, gold after ``min_gold_for_verdict``.
@@ -149,7 +149,7 @@ def assess(row: Mapping[Any, Any], settings: ReviewSettings) -> Assessment:
     crowd, rushed = _num(row, "crowd_seconds"), _int(row, "fast_screens")
     fast_p = _num(row, "fast_p")
     if enough and not math.isnan(fast_p):
-        if fast_p < s.alpha or ratio < s.fast_ratio:
+        if fast_p < s.speed_alpha or ratio < s.fast_ratio:
             findings.append(
                 Finding(
                     "speed",
@@ -158,7 +158,7 @@ def assess(row: Mapping[Any, Any], settings: ReviewSettings) -> Assessment:
                     f"(a median {median:.1f} s a screen; others take {crowd:.1f} s)",
                 )
             )
-        elif fast_p < s.alpha * 100:
+        elif fast_p < s.speed_alpha * 100:
             near.append(f"{rushed}/{screens} screens rushed, median {ratio:.0%} of the crowd's")
 
     decisions, agreement = _int(row, "agreement_decisions"), _num(row, "agreement")

@@ -82,6 +82,7 @@ class ReviewSettings(Section):
     all_none_base: float = Field(0.25, gt=0, lt=1, description="keep-all/none rate allowed")
     fast_ratio: float = Field(0.35, gt=0, lt=1, description="a screen under this x crowd median")
     fast_base: float = Field(0.2, gt=0, lt=1, description="rushed-screen rate allowed")
+    speed_alpha: float = Field(1e-3, gt=0, lt=0.5, description="test level for rushing")
     agreement_share: float = Field(
         0.42, gt=0, lt=1, description="agreement bound under this share of the crowd's lead"
     )

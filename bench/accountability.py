@@ -1,9 +1,9 @@
 """Accountability bench: does review catch every kind of spammer and spare honest workers?
 
 A simulated 4-up campaign over ``--images`` photos with hidden beauty ~ N(0, 1.5²), gold made
-as ``crowd.gold_items`` makes it (a destroyed variant of a photo above the median beside three
-other good photos), packed into HITs by ``ranking.design``. A crowd of honest workers of varied
-skill and pace, and a ``--spammers`` share split evenly over the spammer kinds of
+as ``crowd.gold_items`` makes it (a destroyed variant of a photo above the median beside another
+variant and two other good photos), packed into HITs by ``ranking.design``. A crowd of honest
+workers of varied skill and pace, and a ``--spammers`` share split evenly over the spammer kinds of
 ``ranking.crowd``, work it in rounds: each active worker takes one HIT a round, then review
 runs the policy's pure functions (``ranking.signals.worker_signals`` ->
 ``crowd.evidence.assess`` -> ``crowd.evidence.judge``) on everything answered so far and
@@ -58,7 +58,7 @@ class Outcome:
 
 
 def make_bench_crowd(n: int, spammers: float, rng: np.random.Generator) -> dict[str, WorkerModel]:
-    """Honest workers with skill s ~ U(0.5, 3) and pace ~ U(0.6, 1.6); spammers split evenly
+    """Honest workers with skill s ~ U(HONEST_SKILL) and pace ~ U(0.6, 1.6); spammers split evenly
     over the kinds (the first kinds get one more when the split is uneven)."""
     n_spam = round(spammers * n)
     kinds: list[WorkerModel] = [SPAM_KINDS[i % len(SPAM_KINDS)]() for i in range(n_spam)]

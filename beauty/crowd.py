@@ -23,7 +23,8 @@ def crowd_group() -> None:
     default=0.2,
     show_default=True,
     type=click.FloatRange(0, 1),
-    help="Fraction of random, always-left, select-all and select-none workers.",
+    help="Fraction of spammers: random, always-left, select-all, select-none, fast and "
+    "half-effort workers.",
 )
 @click.option(
     "--truth",
@@ -66,5 +67,6 @@ def simulate(
         click.echo(
             f"{report.submissions} submissions by {report.workers} workers in "
             f"{report.seconds:.1f} s at {report.url} ({report.refused} refused, "
-            f"{report.unreadable} unreadable)"
+            f"{report.unreadable} unreadable); true kinds in reports/simulated-workers.csv "
+            "(`beauty hits review` scores itself against them)"
         )

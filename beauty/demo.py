@@ -84,7 +84,13 @@ def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
     from crowd.local.simulate import simulate_crowd
     from crowd.page import preview_hit
     from crowd.rank import kendall_vs_truth, rank_workspace
-    from crowd.report import worker_report
+    from crowd.report import (
+        confusion,
+        confusion_lines,
+        simulated_kinds,
+        worker_outcomes,
+        worker_report,
+    )
     from scoring.albums import curate
     from scoring.gallery import score_gallery
     from scoring.similar import similar
@@ -156,6 +162,10 @@ def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
             for worker, v in sorted(flagged.items()):
                 action = v.action + (" + exclude" if v.exclude else "")
                 click.echo(f"    {worker}: {action}: {v.reason}")
+            click.echo("  review against the simulated crowd's true kinds (workers):")
+            table = confusion(worker_outcomes(ws.ledger), simulated_kinds(ws))
+            for line in confusion_lines(table):
+                click.echo(f"    {line}")
         with step(f"{w}rank --truth {truth_csv}"):
             fit, paths = rank_workspace(ws)
             tau = kendall_vs_truth(ws, fit.table, truth_csv)

@@ -1,4 +1,4 @@
-"""`beauty hits review`: verdicts on submitted work from the workers' gold records."""
+"""`beauty hits review`: verdicts on submitted work from every worker's evidence."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import click
 
 from beauty.common import emit, json_option, workspace
 from crowd.decisions import review
+from crowd.report import confusion, confusion_lines, simulated_kinds, worker_outcomes
 from crowd.review import bonus_dollars
 
 
@@ -14,8 +15,11 @@ from crowd.review import bonus_dollars
 @click.option("--dry-run", is_flag=True, help="Show the verdicts; record nothing.")
 @json_option
 def review_command(batch_id: int | None, dry_run: bool, as_json: bool) -> None:
-    """Approve, reject, bonus and exclude from gold evidence (flagged workers first)."""
-    outcome = review(workspace(), batch_id=batch_id, dry_run=dry_run)
+    """Approve, reject, bonus and exclude on the evidence of gold, position, speed, keep-all/none
+    and agreement (flagged workers first). After a simulated crowd, also shows the outcome
+    against each simulated worker's true kind."""
+    ws = workspace()
+    outcome = review(ws, batch_id=batch_id, dry_run=dry_run)
     verdicts = outcome.verdicts
     rows = [
         {
@@ -38,6 +42,12 @@ def review_command(batch_id: int | None, dry_run: bool, as_json: bool) -> None:
             f"{len(verdicts)} verdicts: {len(verdicts) - rejected} approved ({bonused} with a "
             f"bonus), {rejected} rejected; {excluded} worker(s) excluded ({tail})"
         )
+    kinds = simulated_kinds(ws) if not as_json else {}
+    if kinds:
+        click.echo("review against the simulated crowd's true kinds (workers):")
+        outcomes = worker_outcomes(ws.ledger, verdicts if dry_run else None)
+        for line in confusion_lines(confusion(outcomes, kinds)):
+            click.echo(f"  {line}")
     for report in outcome.reports.values():
         for line in report.lines if not as_json else []:
             click.echo(line)

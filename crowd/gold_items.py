@@ -1,9 +1,10 @@
 """Gold items: known-answer screens, from an expert's comparisons or made by degrading photos.
 
 Expert gold comes from a CSV of pairs (``left, right, label``, label = the expected winner).
-Made gold degrades a gallery photo (blur, under- or over-exposure, noise, a dead frame): the
-original must win. Each made variant gives a pair gold item and a 4-up one (the original, its
-variant and two other photos); a share of them is kept apart for the qualification test.
+Made gold destroys a good gallery photo (strong blur, crushed or blown exposure, heavy noise, a
+dead frame) and shows the result beside *other* good photos, never beside its own original:
+the good photo must win a pair, and a 4-up screen's variants must be dropped. A share of the
+items is kept apart for the qualification test.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from infra.ledger import Ledger, utcnow
 from infra.progress import bar
 from infra.sources import read_bytes
 from infra.workspace import Workspace
+from ranking.gold import GoldScreen, made_gold_screens
 
 Pool = Literal["hits", "qualification"]
 GOLD_COLUMNS = ("left", "right", "label")
@@ -150,27 +152,31 @@ def _insert_gold(
 
 
 def blur(img: Image.Image, rng: np.random.Generator) -> tuple[Image.Image, str]:
-    """Gaussian blur of about 2% of the short side: the detail goes, the scene stays."""
-    radius = max(2.0, min(img.size) * rng.uniform(0.015, 0.025))
+    """Gaussian blur of 3-4% of the short side: the detail is gone, only shapes stay."""
+    radius = max(3.0, min(img.size) * rng.uniform(0.03, 0.04))
     return img.filter(ImageFilter.GaussianBlur(radius)), f"blur radius={radius:.1f}"
 
 
 def underexpose(img: Image.Image, rng: np.random.Generator) -> tuple[Image.Image, str]:
-    """Two stops or more under: most of the picture sinks into shadow."""
-    gain = rng.uniform(0.15, 0.3)
-    return _from_array(np.asarray(img, dtype=np.float32) * gain), f"underexposed gain={gain:.2f}"
+    """Crushed: three to four stops under, so the picture sinks into black and its shadows are
+    lost (never a moody night shot: nothing in it can be made out)."""
+    gain = rng.uniform(0.06, 0.12)
+    pixels = np.asarray(img, dtype=np.float32) * gain
+    return _from_array(np.floor(pixels / 4.0) * 4.0), f"underexposed gain={gain:.2f} (crushed)"
 
 
 def overexpose(img: Image.Image, rng: np.random.Generator) -> tuple[Image.Image, str]:
-    """Over by more than a stop, plus flare: highlights burn out to white."""
-    gain = rng.uniform(2.2, 3.0)
-    pixels = np.asarray(img, dtype=np.float32) * gain + 40.0
-    return _from_array(pixels), f"overexposed gain={gain:.2f}"
+    """Blown: far over, so most of the picture burns out to flat white and its colours wash
+    away (never a brighter, prettier light)."""
+    gain = rng.uniform(3.0, 4.0)
+    grey = np.asarray(img, dtype=np.float32).mean(axis=2, keepdims=True)
+    pixels = (0.3 * np.asarray(img, dtype=np.float32) + 0.7 * grey) * gain + 90.0
+    return _from_array(pixels), f"overexposed gain={gain:.2f} (blown)"
 
 
 def add_noise(img: Image.Image, rng: np.random.Generator) -> tuple[Image.Image, str]:
-    """Heavy sensor noise, as from a dark scene at high gain."""
-    sigma = rng.uniform(35.0, 50.0)
+    """Heavy sensor noise, as from a dark scene at the highest gain: the grain hides the view."""
+    sigma = rng.uniform(55.0, 75.0)
     pixels = np.asarray(img, dtype=np.float32)
     return _from_array(pixels + rng.normal(0.0, sigma, pixels.shape)), f"noise sigma={sigma:.0f}"
 
@@ -190,9 +196,76 @@ DEGRADATIONS: dict[str, Degradation] = {
     "dead-frame": dead_frame,
 }
 
+# What "good enough to be an original" means without scores: not near black or white, with
+# some contrast and detail (a washed-out or pre-dawn frame is not a fair original).
+LUMA_RANGE = (45.0, 210.0)  # mean luminance, 0-255
+MIN_CONTRAST = 18.0  # standard deviation of luminance
+MIN_DETAIL = 2.0  # mean absolute difference between neighbouring pixels
+GOOD_QUANTILE = 0.5  # with scores: originals and companions from the upper half
+BEST_QUANTILE = 0.95  # with scores: a 4-up gold screen requires keeping these
+CHECKED_AT_MOST = 2000  # photos read for the checks, at random, in a large gallery
+
 
 def _from_array(pixels: np.ndarray) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8), "RGB")
+
+
+def looks_fine(img: Image.Image) -> bool:
+    """Exposure and detail checks: mean luminance inside :data:`LUMA_RANGE`, luminance spread
+    over :data:`MIN_CONTRAST` and neighbouring-pixel detail over :data:`MIN_DETAIL` (measured
+    on a copy at most 512 pixels wide)."""
+    small = img.copy()
+    small.thumbnail((512, 512))
+    luma = np.asarray(small.convert("L"), dtype=np.float32)
+    detail = (np.abs(np.diff(luma, axis=0)).mean() + np.abs(np.diff(luma, axis=1)).mean()) / 2
+    return bool(
+        LUMA_RANGE[0] <= luma.mean() <= LUMA_RANGE[1]
+        and luma.std() >= MIN_CONTRAST
+        and detail >= MIN_DETAIL
+    )
+
+
+@dataclass(frozen=True)
+class GoodPhotos:
+    """Photos fit to be made-gold originals and companions, and those known to be the best."""
+
+    good: list[str]
+    best: frozenset[str]
+    how: str
+
+
+def good_photos(ws: Workspace, rng: np.random.Generator, s3_client: Any = None) -> GoodPhotos:
+    """The gallery photos made gold may use.
+
+    With a scores table (``tables/scores.csv``, written by ``beauty rank``): photos at or above
+    its median, and the top 5% as the best. Without one: photos that pass :func:`looks_fine`
+    (none is known to be the best).
+    """
+    ledger = ws.ledger
+    originals = [r[0] for r in ledger.query("SELECT id FROM images WHERE derived_from IS NULL")]
+    table = ws.tables_dir / "scores.csv"
+    if table.exists():
+        scores = pd.read_csv(table, dtype={"image": str}).set_index("image")["score"]
+        scores = scores[scores.index.isin(originals)]
+        if len(scores) >= 2:
+            good = sorted(scores[scores >= scores.quantile(GOOD_QUANTILE)].index)
+            best = frozenset(scores[scores >= scores.quantile(BEST_QUANTILE)].index)
+            return GoodPhotos(good, best, f"scored at or above the median ({table.name})")
+    uris = {
+        r[0]: r[1] for r in ledger.query("SELECT id, uri FROM images WHERE derived_from IS NULL")
+    }
+    order = sorted(originals)
+    if len(order) > CHECKED_AT_MOST:
+        order = sorted(rng.choice(order, CHECKED_AT_MOST, replace=False).tolist())
+    good = []
+    for image in order:
+        try:
+            img = load_rgb(read_bytes(uris[image], s3_client=s3_client))
+        except Exception as exc:  # local and S3 sources fail with their own error types
+            raise BeautyError(f"image {image}: cannot read {uris[image]} ({exc})") from None
+        if looks_fine(img):
+            good.append(image)
+    return GoodPhotos(good, frozenset(), "passing the exposure and detail checks")
 
 
 def make_gold(
@@ -203,78 +276,96 @@ def make_gold(
     qualification_share: float = 0.2,
     s3_client: Any = None,
 ) -> MadeGold:
-    """Degrade ``count`` gallery photos into gold: the original must beat its variant.
+    """Degrade ``count`` good gallery photos into gold that an honest person passes.
 
-    Originals are drawn at random from the gallery (never from derived images), cycling
-    through the degradations. Each variant is written under ``<workspace>/derived`` in its
-    original's format and size (so that no file name, extension or shape sets it apart) and
-    registered as derived from its original. It gives a pair gold item and, when the gallery
-    has three or more photos, a 4-up item with two other photos. The first
-    ``round(count * qualification_share)`` variants go to the qualification pool.
+    Originals are drawn from :func:`good_photos` (above the median score, or passing the
+    exposure and detail checks), cycling through the degradations, each of which destroys the
+    photo beyond any reading as a style. Each variant is written under ``<workspace>/derived``
+    in its original's format and size (so that no file name, extension or shape sets it apart)
+    and registered as derived from its original. It never shares a screen with its original
+    (:func:`ranking.gold.made_gold_screens`): its pair gold item sets it against another good
+    photo (which must win); its 4-up item shows it with the next variant of this run and two
+    other good photos (both variants must be dropped; a good photo must be kept only when the
+    scores put it among the best). The first ``round(count * qualification_share)`` variants
+    go to the qualification pool.
     """
     if count < 1:
         raise BeautyError("--count must be at least 1")
     if not 0 <= qualification_share < 1:
         raise BeautyError("the qualification share must be in [0, 1)")
     ledger = ws.ledger
-    originals = ledger.query(
-        "SELECT id, uri, format FROM images WHERE derived_from IS NULL ORDER BY id"
-    )
-    if len(originals) < 2:
-        raise BeautyError(
-            f"made gold needs at least 2 gallery images, found {len(originals)}: "
-            "run `beauty images add DIR`"
-        )
     rng = np.random.default_rng(seed)
-    order = np.concatenate(
-        [rng.permutation(len(originals)) for _ in range(-(-count // len(originals)))]
-    )[:count]
+    photos = good_photos(ws, rng, s3_client)
+    if len(photos.good) < 2:
+        raise BeautyError(
+            f"made gold needs at least 2 good gallery photos ({photos.how}), found "
+            f"{len(photos.good)}: run `beauty images add DIR`"
+        )
+    rows = {
+        r["id"]: r
+        for r in ledger.query("SELECT id, uri, format FROM images WHERE derived_from IS NULL")
+    }
+    good = photos.good
+    order = np.concatenate([rng.permutation(len(good)) for _ in range(-(-count // len(good)))])[
+        :count
+    ]
     kinds = list(DEGRADATIONS)
     start = int(rng.integers(len(kinds)))
     n_qualification = round(count * qualification_share)
     out_dir = ws.root / DERIVED_DIR
     out_dir.mkdir(exist_ok=True)
-    variants = pairs = fourups = qualification = known = 0
+    made: list[tuple[str, str, Pool]] = []  # (variant, original, pool) of new variants
+    known = 0
     progress = bar(count, desc="making gold")
     for k, pick in enumerate(order.tolist()):
-        original = originals[pick]
+        original = rows[good[pick]]
         kind = kinds[(start + k) % len(kinds)]
         data, info, derivation = _variant(ws, original, kind, rng, s3_client)
-        # two other photos for the 4-up item, drawn among the rest (skipping the original's own
-        # index) before anything is skipped, so that a seed always gives the same gold
-        drawn = rng.choice(len(originals) - 1, size=min(2, len(originals) - 1), replace=False)
-        two = [originals[i + (i >= pick)]["id"] for i in drawn.tolist()]
         progress.update(1)
         if ledger.scalar("SELECT 1 FROM images WHERE id = ?", (info.id,)):
             known += 1  # this very variant exists: its gold does too
             continue
         path = out_dir / f"{info.id}.{EXTENSIONS[info.format]}"
         path.write_bytes(data)
-        pool: Pool = "qualification" if k < n_qualification else "hits"
-        with ledger.transaction() as conn:
-            register_derived(
-                ledger, str(path), data, info, original=original["id"], derivation=derivation
-            )
-            _insert_gold(
-                conn, "pair", "made", [original["id"], info.id], original["id"], info.id, pool, None
-            )
-            pairs += 1
-            if len(two) == 2:
-                _insert_gold(
-                    conn,
-                    "fourup",
-                    "made",
-                    [original["id"], info.id, *two],
-                    original["id"],
-                    info.id,
-                    pool,
-                    None,
-                )
-                fourups += 1
-        variants += 1
-        qualification += pool == "qualification"
+        register_derived(
+            ledger, str(path), data, info, original=original["id"], derivation=derivation
+        )
+        made.append((info.id, original["id"], "qualification" if k < n_qualification else "hits"))
     progress.close()
-    return MadeGold(variants, pairs, fourups, qualification, known)
+    pairs = fourups = 0
+    with ledger.transaction() as conn:
+        for k, (variant, source, pool) in enumerate(made):
+            # the partner: the next variant of the same pool made in this run, if any
+            same = [m for m in made if m[2] == pool and m[0] != variant]
+            partner = None
+            if same:
+                nxt = made[(k + 1) % len(made)]
+                chosen = nxt if nxt[2] == pool and nxt[0] != variant else same[0]
+                partner = (chosen[0], chosen[1])
+            pair, fourup = made_gold_screens(variant, source, good, rng, photos.best, partner)
+            for kind_name, screen in (("pair", pair), ("fourup", fourup)):
+                if screen is None:
+                    continue
+                _insert_screen(conn, kind_name, screen, pool)
+                pairs += kind_name == "pair"
+                fourups += kind_name == "fourup"
+    qualification = sum(m[2] == "qualification" for m in made)
+    return MadeGold(len(made), pairs, fourups, qualification, known)
+
+
+def _insert_screen(conn: sqlite3.Connection, kind: str, screen: GoldScreen, pool: Pool) -> None:
+    conn.execute(
+        "INSERT INTO gold_items (kind, source, images, must_keep, must_drop, pool, author, "
+        "created_at) VALUES (?, 'made', ?, ?, ?, ?, NULL, ?)",
+        (
+            kind,
+            json.dumps(list(screen.images)),
+            json.dumps(list(screen.must_keep)),
+            json.dumps(list(screen.must_drop)),
+            pool,
+            utcnow(),
+        ),
+    )
 
 
 def _variant(

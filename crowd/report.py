@@ -19,10 +19,15 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from crowd.judgments import judgments_table
 from crowd.rank import fit_scores
+from crowd.review import Verdict, review_signals
 from infra.atomic import atomic_path, atomic_write_text
+from infra.ledger import Ledger
 from infra.text import safe_csv_frame
 from infra.workspace import Workspace
 from ranking.workers import worker_stats
+
+SIMULATED_KINDS = "simulated-workers.csv"  # reports/: worker, kind, written by a simulation
+OUTCOMES = ("kept", "excluded", "rejected")
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -44,6 +49,14 @@ def worker_report(ws: Workspace, *, html: bool = True, out_dir: Path | None = No
     reliability = fit.worker_reliability
     table["learned_reliability"] = (
         table["worker"].map(reliability) if reliability is not None else float("nan")
+    )
+    learned = None if reliability is None else {str(k): float(v) for k, v in reliability.items()}
+    _, assessments = review_signals(ws.ledger, ws.settings.review, learned)
+    table["evidence"] = table["worker"].map(
+        lambda w: "; ".join(f.text for f in assessments[w].findings) if w in assessments else ""
+    )
+    table["near_a_line"] = table["worker"].map(
+        lambda w: "; ".join(assessments[w].near) if w in assessments else ""
     )
     table = table.merge(_verdicts(ws), on="worker", how="left")
     out = out_dir or ws.reports_dir
@@ -169,6 +182,8 @@ def _rows(workers: pd.DataFrame) -> list[dict[str, str]]:
                 "median s / screen": _cell(w["median_seconds"], 1),
                 "left rate (pairs)": _cell(w["left_rate"]),
                 "kept rate (4-up)": _cell(w["fourup_selection_rate"]),
+                "evidence": str(w.get("evidence") or "–"),
+                "near a line": str(w.get("near_a_line") or "–"),
                 "flagged": "flag" if w.get("excluded") else "",
             }
         )
@@ -185,3 +200,63 @@ def _render(workers: pd.DataFrame, scores: pd.DataFrame, tiers: list[float]) -> 
     return env.get_template("workers.html.j2").render(
         rows=rows, columns=columns, plots=_plots(workers, scores, tiers)
     )
+
+
+def worker_outcomes(ledger: Ledger, verdicts: list[Verdict] | None = None) -> dict[str, str]:
+    """Each working worker's outcome so far: ``rejected`` (any assignment), ``excluded`` or
+    ``kept``, from the decision log, with ``verdicts`` not yet recorded (a dry run) laid over
+    it. Workers who never took a HIT have no outcome."""
+    rows = ledger.query(
+        "SELECT w.id, w.excluded OR EXISTS (SELECT 1 FROM decisions d WHERE d.subject_kind = "
+        "'worker' AND d.subject_id = w.id AND d.decision = 'exclude') AS excluded, "
+        "EXISTS (SELECT 1 FROM decisions d JOIN assignments a ON d.subject_kind = 'assignment' "
+        "AND d.subject_id = CAST(a.id AS TEXT) WHERE a.worker_id = w.id "
+        "AND d.decision = 'reject') AS rejected FROM workers w "
+        "WHERE EXISTS (SELECT 1 FROM assignments a WHERE a.worker_id = w.id "
+        "AND a.state != 'abandoned')"
+    )
+    outcome = {str(r[0]): "rejected" if r[2] else "excluded" if r[1] else "kept" for r in rows}
+    for v in verdicts or []:
+        rank = OUTCOMES.index(outcome.get(v.worker_id, "kept"))
+        new = 2 if v.action == "reject" else 1 if v.exclude else 0
+        outcome[v.worker_id] = OUTCOMES[max(rank, new)]
+    return outcome
+
+
+def simulated_kinds(ws: Workspace) -> dict[str, str]:
+    """The true kind of each simulated worker, where a simulation wrote them; else empty."""
+    path = ws.reports_dir / SIMULATED_KINDS
+    if not path.exists():
+        return {}
+    table = pd.read_csv(path, dtype=str)
+    return dict(zip(table["worker"], table["kind"], strict=True))
+
+
+def confusion(outcomes: dict[str, str], kinds: dict[str, str]) -> pd.DataFrame:
+    """Review outcome against each simulated worker's true kind: one row per kind, columns
+    ``kind, workers, kept, excluded, rejected`` (workers with an outcome, that is who worked;
+    rejected ones count there only)."""
+    rows = []
+    for kind in sorted(set(kinds.values())):
+        mine = [outcomes[w] for w, k in kinds.items() if k == kind and w in outcomes]
+        rows.append((kind, len(mine), *(mine.count(o) for o in OUTCOMES)))
+    return pd.DataFrame(rows, columns=["kind", "workers", *OUTCOMES])
+
+
+def confusion_lines(table: pd.DataFrame) -> list[str]:
+    """The confusion table as text, honest workers first, with a caught/spared summary."""
+    if table.empty:
+        return []
+    honest = table["kind"].str.startswith(("Honest", "Replay"))
+    ordered = pd.concat([table[honest], table[~honest]])
+    lines = [f"{'true kind':<15}{'workers':>8}{'kept':>6}{'excluded':>9}{'rejected':>9}"]
+    for r in ordered.itertuples(index=False):
+        lines.append(f"{r.kind:<15}{r.workers:>8}{r.kept:>6}{r.excluded:>9}{r.rejected:>9}")
+    spam = ordered[~honest.loc[ordered.index]]
+    caught = int(spam["excluded"].sum() + spam["rejected"].sum())
+    flagged = int(table[honest]["excluded"].sum() + table[honest]["rejected"].sum())
+    lines.append(
+        f"spammers caught {caught}/{int(spam['workers'].sum())}; honest workers flagged "
+        f"{flagged}/{int(table[honest]['workers'].sum())}"
+    )
+    return lines

@@ -1,35 +1,43 @@
-"""Verdicts on submitted work: one policy for every market, decided from gold evidence alone.
+"""Verdicts on submitted work: one policy for every market, weighing every signal's evidence.
 
-A worker's gold record (accuracy with a Wilson 95% interval over every gold screen they answered)
-decides what happens to each of their submitted, undecided assignments:
+Every worker's answers give a row of signals (:func:`ranking.signals.worker_signals`): gold
+with its Wilson interval, position bias, speed against the crowd's, keep-all and keep-none
+rates on 4-up screens, agreement with the crowd's fitted scores on non-gold screens, and the
+learned reliability where a fit gave one. :func:`crowd.evidence.assess` turns the row into
+findings in plain words, and :func:`crowd.evidence.judge` into an action per assignment:
 
-- fewer gold answers than ``min_gold_for_verdict``: approve; there is no evidence either way;
-- upper bound under ``reject_below``: reject, but only an assignment that itself failed gold;
-  the worker's other assignments are approved;
-- upper bound under ``exclude_below``: the worker is excluded from further HITs;
-- lower bound over ``bonus_above``: approve with a bonus;
-- otherwise: approve.
+- any finding excludes the worker from further HITs;
+- an assignment is rejected only on strong evidence that touches it: gold failed in this very
+  HIT together with a strong gold finding or a second strong finding, or three strong
+  findings at once; everything weaker approves (excluded or not);
+- no finding and a gold lower bound over ``bonus_above``: approve with a bonus.
 
-Verdicts are plain data: each market carries them out its own way (:mod:`crowd.decisions`).
+Verdicts are plain data: each market carries them out its own way (:mod:`crowd.decisions`);
+their reasons become the worker's feedback.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
-from crowd.judgments import gold_record, judgments_table
+import pandas as pd
+
+from crowd.evidence import Action, Assessment, assess, judge
+from crowd.judgments import judgments_table, votes_from_judgments
+from infra.gallery import derived_images
 from infra.ledger import Ledger, utcnow
 from infra.settings import ReviewSettings
-from ranking.gold import worker_gold
+from ranking.signals import cross_fitted_scores, worker_signals
 
-Action = Literal["approve", "reject"]
+__all__ = ["Action", "Verdict", "bonus_dollars", "decide", "record_verdicts", "review_signals"]
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """What to do with one submitted assignment, and why."""
+    """What to do with one submitted assignment, and why (the worker's feedback)."""
 
     assignment_id: int
     worker_id: str
@@ -43,20 +51,51 @@ class Verdict:
         return self.action == "reject" or self.exclude
 
 
-@dataclass(frozen=True)
-class GoldRecord:
-    seen: int
-    passed: int
-    lower: float
-    upper: float
-
-    def evidence(self) -> str:
-        return (
-            f"gold {self.passed}/{self.seen} passed (Wilson 95%: {self.lower:.0%}-{self.upper:.0%})"
-        )
+def consensus_votes(judged: pd.DataFrame, derived: set[str]) -> pd.DataFrame:
+    """Every non-gold answer as pairwise votes, made-gold variants left out: the consensus."""
+    normal = judged[judged["gold_passed"].isna()]
+    if normal.empty:
+        return pd.DataFrame(columns=["worker", "left", "right", "label"])
+    votes = votes_from_judgments(normal)
+    if not votes.empty and derived:
+        votes = votes[~votes["left"].isin(derived) & ~votes["right"].isin(derived)]
+    return votes[["worker", "left", "right", "label"]]
 
 
-def decide(ledger: Ledger, settings: ReviewSettings, batch_id: int | None = None) -> list[Verdict]:
+def review_signals(
+    ledger: Ledger, settings: ReviewSettings, reliability: Mapping[str, float] | None = None
+) -> tuple[pd.DataFrame, dict[str, Assessment]]:
+    """Every worker's signals (one row each) and their assessment under ``settings``."""
+    judged = judgments_table(ledger)
+    if judged.empty:
+        return pd.DataFrame(), {}
+    return _signals(ledger, judged, settings, reliability)
+
+
+def _signals(
+    ledger: Ledger,
+    judged: pd.DataFrame,
+    settings: ReviewSettings,
+    reliability: Mapping[str, float] | None,
+) -> tuple[pd.DataFrame, dict[str, Assessment]]:
+    scores = cross_fitted_scores(consensus_votes(judged, set(derived_images(ledger))))
+    table = worker_signals(
+        judged,
+        scores,
+        reliability,
+        all_none_base=settings.all_none_base,
+        fast_ratio=settings.fast_ratio,
+        fast_base=settings.fast_base,
+    )
+    return table, {str(r["worker"]): assess(r, settings) for r in table.to_dict("records")}
+
+
+def decide(
+    ledger: Ledger,
+    settings: ReviewSettings,
+    batch_id: int | None = None,
+    reliability: Mapping[str, float] | None = None,
+) -> list[Verdict]:
     """Verdicts for submitted assignments that no decision covers yet, flagged workers first.
 
     Parameters
@@ -64,71 +103,49 @@ def decide(ledger: Ledger, settings: ReviewSettings, batch_id: int | None = None
     ledger : Ledger
         Read only.
     settings : ReviewSettings
-        Thresholds on the Wilson bounds, the minimum gold for a verdict, the bonus.
+        The policy's thresholds.
     batch_id : int, optional
-        Only assignments of this batch; gold records always use all of a worker's gold.
+        Only assignments of this batch; the evidence always uses all of a worker's answers.
+    reliability : mapping of worker to float, optional
+        Learned reliability from the last fit (``tables/reliability.csv``).
     """
     pending = _undecided(ledger, batch_id)
     if not pending:
         return []
-    records, failed_in = _gold_records(ledger)
+    judged = judgments_table(ledger)
+    assessments = {} if judged.empty else _signals(ledger, judged, settings, reliability)[1]
+    failed_in = _failed_gold(judged)
     bonus_cents = int((settings.bonus * 100).to_integral_value())
-    verdicts = [
-        _verdict(
-            assignment_id,
-            worker,
-            records.get(worker),
-            failed_in.get(assignment_id, 0),
-            parse_error,
-            settings,
-            bonus_cents,
-        )
-        for assignment_id, worker, parse_error in pending
-    ]
+    verdicts = []
+    for assignment_id, worker, parse_error in pending:
+        assessment = assessments.get(worker)
+        if parse_error is not None or assessment is None:
+            why = f"answer could not be read ({parse_error})" if parse_error else "no answers"
+            reason = why if assessment is None else f"{why}; {assessment.gold}"
+            exclude = assessment is not None and assessment.exclude
+            verdicts.append(Verdict(assignment_id, worker, "approve", 0, exclude, reason))
+            continue
+        action, reason = judge(assessment, failed_in.get(assignment_id, 0), settings)
+        bonus = bonus_cents if action == "approve" and assessment.bonus else 0
+        if bonus:
+            reason = f"{reason}; thank you for careful work: bonus"
+        elif not assessment.findings and assessment.gold_seen < settings.min_gold_for_verdict:
+            reason = f"{reason}; too few for a verdict (need {settings.min_gold_for_verdict})"
+        verdicts.append(Verdict(assignment_id, worker, action, bonus, assessment.exclude, reason))
     verdicts.sort(key=lambda v: (not v.flagged, v.bonus_cents == 0, v.worker_id, v.assignment_id))
     return verdicts
 
 
-def _verdict(
-    assignment_id: int,
-    worker: str,
-    record: GoldRecord | None,
-    failed_here: int,
-    parse_error: str | None,
-    settings: ReviewSettings,
-    bonus_cents: int,
-) -> Verdict:
-    def verdict(action: Action, reason: str, bonus: int = 0, exclude: bool = False) -> Verdict:
-        return Verdict(assignment_id, worker, action, bonus, exclude, reason)
-
-    if parse_error is not None:
-        return verdict("approve", f"answer could not be read ({parse_error}); no gold evidence")
-    if record is None or record.seen < settings.min_gold_for_verdict:
-        seen = "no gold" if record is None else record.evidence()
-        return verdict(
-            "approve", f"{seen}: too few for a verdict (need {settings.min_gold_for_verdict})"
-        )
-    evidence = record.evidence()
-    exclude = record.upper < settings.exclude_below
-    excluded = f"; excluded (upper bound under {settings.exclude_below:.0%})" if exclude else ""
-    if record.upper < settings.reject_below:
-        if failed_here:
-            return verdict(
-                "reject",
-                f"{evidence}, under {settings.reject_below:.0%}; "
-                f"failed {failed_here} gold in this HIT{excluded}",
-                exclude=exclude,
-            )
-        return verdict(
-            "approve", f"{evidence}, but no gold failed in this HIT{excluded}", exclude=exclude
-        )
-    if exclude:
-        return verdict("approve", evidence + excluded, exclude=True)
-    if record.lower > settings.bonus_above and bonus_cents > 0:
-        return verdict(
-            "approve", f"{evidence}, over {settings.bonus_above:.0%}: bonus", bonus=bonus_cents
-        )
-    return verdict("approve", evidence)
+def _failed_gold(judged: pd.DataFrame) -> dict[int, int]:
+    """The failed gold count of each assignment."""
+    if judged.empty:
+        return {}
+    graded = judged[judged["gold_passed"].notna()]
+    failed = graded[~graded["gold_passed"].astype(bool)]
+    out: dict[int, int] = {}
+    for assignment in failed["assignment"].astype(int):
+        out[assignment] = out.get(assignment, 0) + 1
+    return out
 
 
 def _undecided(ledger: Ledger, batch_id: int | None) -> list[tuple[int, str, str | None]]:
@@ -151,26 +168,6 @@ def _undecided(ledger: Ledger, batch_id: int | None) -> list[tuple[int, str, str
         )
         for r in rows
     ]
-
-
-def _gold_records(ledger: Ledger) -> tuple[dict[str, GoldRecord], dict[int, int]]:
-    """Every worker's gold record, and the failed gold count of each assignment."""
-    judged = judgments_table(ledger)
-    graded = judged[judged["gold_passed"].notna()]
-    if graded.empty:
-        return {}, {}
-    failed = graded[~graded["gold_passed"].astype(bool)]
-    failed_in: dict[int, int] = {}
-    for assignment in failed["assignment"].astype(int):
-        failed_in[assignment] = failed_in.get(assignment, 0) + 1
-    table = worker_gold(gold_record(judged))
-    records = {
-        str(r["worker"]): GoldRecord(
-            int(r["gold_seen"]), int(r["gold_passed"]), float(r["lower"]), float(r["upper"])
-        )
-        for r in table.to_dict("records")
-    }
-    return records, failed_in
 
 
 def record_verdicts(

@@ -17,11 +17,21 @@ from infra.gallery import derived_images, resolve_images
 from infra.ledger import Ledger
 from infra.text import display_name
 
-VARIANT_PENALTY = 3.0  # a made-gold variant's truth is its original's minus this
+# A made-gold variant is a destroyed photo: its truth is this far under its original's, or under
+# the gallery's median when the original is better (the damage leaves nothing of a great view),
+# so that even the least discerning honest simulated worker (s = 0.5, ranking.crowd.HONEST_SKILL)
+# prefers an ordinary photo to it 19 times in 20 (sigmoid(0.5 * 6) = 0.95).
+VARIANT_PENALTY = 6.0
+
+
+def variant_truth(original: float, median: float) -> float:
+    """A made-gold variant's simulated beauty: :data:`VARIANT_PENALTY` under the lower of its
+    original's and the gallery's median."""
+    return min(original, median) - VARIANT_PENALTY
 
 
 def load_truth(ledger: Ledger, path: Path, required: Iterable[str] = ()) -> dict[str, float]:
-    """Hidden beauty by image id; made-gold variants get their original's minus 3.
+    """Hidden beauty by image id; made-gold variants get :func:`variant_truth`.
 
     Raises
     ------
@@ -35,9 +45,10 @@ def load_truth(ledger: Ledger, path: Path, required: Iterable[str] = ()) -> dict
     table = table.assign(beauty=beauty)
     ids = resolve_images(ledger, table["image"])
     truth = {ids[str(n)]: float(b) for n, b in zip(table["image"], table["beauty"], strict=True)}
+    median = float(table["beauty"].astype(float).median()) if len(table) else 0.0
     for variant, original in derived_images(ledger).items():
         if original in truth:
-            truth[variant] = truth[original] - VARIANT_PENALTY
+            truth[variant] = variant_truth(truth[original], median)
     missing = [image for image in required if image not in truth]
     if missing:
         raise BeautyError(

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from infra.errors import ConfigError
 
@@ -96,11 +103,46 @@ class MTurkSettings(Section):
 
 
 class ReviewSettings(Section):
-    min_gold_for_verdict: int = Field(3, ge=1, le=1_000_000)
+    """Review thresholds (``crowd/review.py``). A worker is excluded on any one finding; an
+    assignment is rejected only on strong evidence (see the policy's docstring)."""
+
+    min_gold_for_verdict: int = Field(
+        3, ge=1, le=1_000_000, description="gold answers before gold counts"
+    )
     reject_below: float = Field(0.4, ge=0, le=1, description="upper Wilson bound under this")
-    exclude_below: float = Field(0.6, ge=0, le=1, description="upper Wilson bound under this")
+    exclude_below: float = Field(0.72, ge=0, le=1, description="upper Wilson bound under this")
     bonus_above: float = Field(0.9, ge=0, le=1, description="lower Wilson bound over this")
     bonus: Decimal = Field(Decimal("0.05"), ge=0, le=1000)
+    min_screens: int = Field(
+        8, ge=1, le=1_000_000, description="answers before a non-gold signal counts"
+    )
+    alpha: float = Field(1e-4, gt=0, lt=0.5, description="test level that excludes")
+    strong_alpha: float = Field(1e-7, gt=0, lt=0.5, description="test level that is strong")
+    all_none_base: float = Field(0.25, gt=0, lt=1, description="keep-all/none rate allowed")
+    fast_ratio: float = Field(0.35, gt=0, lt=1, description="a screen under this x crowd median")
+    fast_base: float = Field(0.2, gt=0, lt=1, description="rushed-screen rate allowed")
+    speed_alpha: float = Field(1e-3, gt=0, lt=0.5, description="test level for rushing")
+    agreement_share: float = Field(
+        0.42, gt=0, lt=1, description="agreement bound under this share of the crowd's lead"
+    )
+    strong_agreement_share: float = Field(0.2, gt=0, lt=1, description="strong when under")
+    looking_above: float = Field(
+        0.5, ge=0, le=1, description="gold lower bound that outweighs low agreement"
+    )
+    reliability_below: float = Field(
+        0.2, ge=0, le=100, description="learned reliability under this"
+    )
+    near: float = Field(0.1, ge=0, lt=1, description="report margin: 'near a line'")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReviewSettings:
+        if self.reject_below > self.exclude_below:
+            raise ValueError("reject_below must not exceed exclude_below")
+        if self.strong_alpha > self.alpha:
+            raise ValueError("strong_alpha must not exceed alpha")
+        if self.strong_agreement_share > self.agreement_share:
+            raise ValueError("strong_agreement_share must not exceed agreement_share")
+        return self
 
 
 class LabelSettings(Section):

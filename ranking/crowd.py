@@ -20,6 +20,10 @@ from ranking.bradley_terry import BradleyTerry
 from ranking.votes import VOTE_COLUMNS, fourup_pairs, validate_votes
 
 Kind = Literal["pair", "fourup"]
+# Honest workers' discrimination in the simulated crowd and the accountability bench: from a
+# careless-but-looking 0.5 (a pair one standard deviation of beauty apart is called right two
+# times in three) to a keen 3.
+HONEST_SKILL = (0.5, 3.0)
 
 
 class WorkerModel(Protocol):
@@ -48,6 +52,13 @@ class HonestWorker:
     """
 
     s: float
+    pace: float = 1.0
+
+    def seconds(
+        self, shown: Sequence[str], kind: Kind, truth: Mapping[str, float], rng: np.random.Generator
+    ) -> float:
+        """Time spent on a screen, as a multiple of the expected seconds per screen."""
+        return float(self.pace * rng.uniform(0.5, 1.5))
 
     def choose(
         self, shown: Sequence[str], kind: Kind, truth: Mapping[str, float], rng: np.random.Generator
@@ -62,7 +73,16 @@ class HonestWorker:
 
 
 class RandomClicker:
-    """Picks a side of a pair at random; keeps each 4-up photo with probability 1/2."""
+    """Picks a side of a pair at random; keeps each 4-up photo with probability 1/2.
+
+    It takes as long over a screen as a careful worker does, so speed alone does not give it
+    away.
+    """
+
+    def seconds(
+        self, shown: Sequence[str], kind: Kind, truth: Mapping[str, float], rng: np.random.Generator
+    ) -> float:
+        return float(rng.uniform(0.5, 1.5))
 
     def choose(
         self, shown: Sequence[str], kind: Kind, truth: Mapping[str, float], rng: np.random.Generator
@@ -99,7 +119,74 @@ class SelectNone:
         return []
 
 
-SPAM_KINDS: tuple[type[WorkerModel], ...] = (RandomClicker, AlwaysLeft, SelectAll, SelectNone)
+class FastClicker(RandomClicker):
+    """Clicks at random without looking: a few tenths of the time a careful worker takes."""
+
+    def seconds(
+        self, shown: Sequence[str], kind: Kind, truth: Mapping[str, float], rng: np.random.Generator
+    ) -> float:
+        return float(rng.uniform(0.08, 0.25))
+
+
+@dataclass(frozen=True)
+class HalfEffort:
+    """Answers obvious screens well and the rest at random, quickly.
+
+    A screen is obvious when its photos' merits span more than ``gap`` (a destroyed photo beside
+    good ones, as on made gold). There the worker looks (an honest worker with discrimination
+    ``s``, at a careful pace); elsewhere it clicks at random in a fifth of the time.
+    """
+
+    s: float = 2.0
+    gap: float = 4.0
+
+    def _obvious(self, shown: Sequence[str], truth: Mapping[str, float]) -> bool:
+        merit = [truth.get(x, 0.0) for x in shown]
+        return max(merit) - min(merit) > self.gap
+
+    def seconds(
+        self, shown: Sequence[str], kind: Kind, truth: Mapping[str, float], rng: np.random.Generator
+    ) -> float:
+        if self._obvious(shown, truth):
+            return float(rng.uniform(0.5, 1.5))
+        return float(rng.uniform(0.1, 0.3))
+
+    def choose(
+        self, shown: Sequence[str], kind: Kind, truth: Mapping[str, float], rng: np.random.Generator
+    ) -> list[str]:
+        if self._obvious(shown, truth):
+            return HonestWorker(self.s).choose(shown, kind, truth, rng)
+        return RandomClicker().choose(shown, kind, truth, rng)
+
+
+SPAM_KINDS: tuple[type[WorkerModel], ...] = (
+    RandomClicker,
+    AlwaysLeft,
+    SelectAll,
+    SelectNone,
+    FastClicker,
+    HalfEffort,
+)
+
+
+def answer_seconds(
+    model: WorkerModel,
+    shown: Sequence[str],
+    kind: Kind,
+    truth: Mapping[str, float],
+    rng: np.random.Generator,
+) -> float:
+    """How long ``model`` spends on a screen, as a multiple of the expected seconds per screen.
+
+    A model may say with a ``seconds`` method; otherwise careful models (an honest worker, a
+    replayed crowd) take 0.5-1.5 times the expected time and spammers 0.1-0.4 times.
+    """
+    own = getattr(model, "seconds", None)
+    if own is not None:
+        return float(own(shown, kind, truth, rng))
+    if isinstance(model, ReplayCrowd):
+        return float(rng.uniform(0.5, 1.5))
+    return float(rng.uniform(0.1, 0.4))
 
 
 class ReplayCrowd:
@@ -144,11 +231,13 @@ def make_crowd(
     spammers: float,
     s_range: tuple[float, float] = (0.2, 2.0),
     seed: int = 0,
+    kinds: Sequence[type[WorkerModel]] = SPAM_KINDS,
 ) -> dict[str, WorkerModel]:
     """A crowd of honest workers with ``s ~ U(s_range)`` and a share of spammers.
 
     ``round(spammers * n_workers)`` workers, chosen at random, are spammers, each of a kind drawn
-    uniformly from :data:`SPAM_KINDS`. Workers are named ``w000``, ``w001``, ...
+    uniformly from ``kinds`` (default :data:`SPAM_KINDS`). Workers are named ``w000``, ``w001``,
+    ...
     """
     if not 0 <= spammers <= 1:
         raise ValueError("spammers is a share between 0 and 1")
@@ -159,7 +248,7 @@ def make_crowd(
     for i in range(n_workers):
         name = f"w{i:0{width}d}"
         if i in spam:
-            crowd[name] = SPAM_KINDS[int(rng.integers(len(SPAM_KINDS)))]()
+            crowd[name] = kinds[int(rng.integers(len(kinds)))]()
         else:
             crowd[name] = HonestWorker(float(rng.uniform(*s_range)))
     return crowd

@@ -243,7 +243,9 @@ def pack_hits(
     list of list of PlannedScreen
         One list per HIT in shown order. Every HIT holds ``screens_per_hit`` screens except the
         last, which holds the remaining normal screens and gold at the same rate (at least one),
-        so it may be shorter. Gold sits at random positions and its images in random order.
+        so it may be shorter. Gold sits at random positions. A gold screen's first listed image
+        (the one to drop, for made gold) takes each slot in turn over the batch, so that it is
+        shown equally often in every position; the other images fill the rest in random order.
     """
     n_gold = gold_per_hit(screens_per_hit, gold_rate, len(gold))
     normal = screens_per_hit - n_gold
@@ -253,13 +255,22 @@ def pack_hits(
     gold_counts = [_gold_in_hit(len(chunk), n_gold, normal) for chunk in chunks]
     gold_picks = _cycle_fill(len(gold), gold_counts, rng) if n_gold else [[] for _ in chunks]
     hits: list[list[PlannedScreen]] = []
+    used = 0
     for chunk, picks in zip(chunks, gold_picks, strict=True):
         hit = [PlannedScreen(tuple(screens[i])) for i in chunk]
         for g in picks:
-            shown = tuple(gold[g][j] for j in rng.permutation(len(gold[g])).tolist())
-            hit.append(PlannedScreen(shown, g))
+            hit.append(PlannedScreen(_balanced(gold[g], used, rng), g))
+            used += 1
         hits.append([hit[j] for j in rng.permutation(len(hit)).tolist()])
     return hits
+
+
+def _balanced(images: Sequence[str], k: int, rng: np.random.Generator) -> tuple[str, ...]:
+    """The ``k``-th gold screen of a batch: its first image at slot ``k mod len``, the others
+    shuffled around it."""
+    first, rest = images[0], [images[j] for j in rng.permutation(range(1, len(images))).tolist()]
+    slot = k % len(images)
+    return (*rest[:slot], first, *rest[slot:])
 
 
 def _gold_in_hit(n_normal: int, n_gold: int, normal: int) -> int:

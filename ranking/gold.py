@@ -5,8 +5,10 @@ among the selected and no *must-drop* photo is.
 
 - Pair gold: ``must_keep=[expected winner]``, ``must_drop=[loser]``. A "no preference" answer
   selects nothing, so it fails.
-- Made 4-up gold (an original, its degraded variant, two others): ``must_keep=[original]``,
-  ``must_drop=[variant]``; the two others may go either way.
+- Made gold (:func:`made_gold_screens`): a degraded variant is shown beside *other* good
+  photos, never beside its own original. Pair: the other photo must win. 4-up: the variant must
+  be dropped; a photo must be kept only when it is known to be among the best, otherwise the
+  others may go either way (an honest person may keep or leave a merely good photo).
 - Expert 4-up gold: the expert's own must-keep and must-drop photos.
 
 A worker's record is an accuracy with a Wilson score interval rather than a bare ratio, so
@@ -16,8 +18,10 @@ that 2 of 2 passed is not read as better than 48 of 50.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 GOLD_COLUMNS = ("worker", "gold_seen", "gold_passed", "accuracy", "lower", "upper")
@@ -52,6 +56,63 @@ def grade(
         raise ValueError(f"photos both must be kept and dropped: {sorted(keep & drop)}")
     chosen = set(selected)
     return keep <= chosen and not (drop & chosen)
+
+
+@dataclass(frozen=True)
+class GoldScreen:
+    """A gold screen's photos (the one to drop first) and its must-keep and must-drop lists."""
+
+    images: tuple[str, ...]
+    must_keep: tuple[str, ...]
+    must_drop: tuple[str, ...]
+
+
+def made_gold_screens(
+    variant: str,
+    original: str,
+    good: Sequence[str],
+    rng: np.random.Generator,
+    best: Collection[str] = (),
+    partner: tuple[str, str] | None = None,
+) -> tuple[GoldScreen, GoldScreen | None]:
+    """The pair and 4-up gold screens for one degraded variant.
+
+    Parameters
+    ----------
+    variant, original : str
+        The degraded photo and the photo it was made from. The original never shares a screen
+        with its variant: side by side they are a tell, and a judgment of the original's own
+        flaws rather than of the damage.
+    good : sequence of str
+        Photos known to be good enough (above a quantile of the scores, or passing the exposure
+        and detail checks); the variant's companions are drawn from them.
+    rng : numpy Generator
+    best : collection of str
+        Photos known to be among the best: the only ones a 4-up gold screen requires kept.
+    partner : (variant, original), optional
+        A second degraded variant (of another photo) for the 4-up screen: both must be dropped,
+        so that clicking at random passes one 4-up gold screen in four rather than one in two.
+
+    Returns
+    -------
+    (pair, fourup)
+        The pair screen (``variant`` against one good photo, which must win) and the 4-up screen
+        (``variant``, the partner if any, and good photos up to four; every variant must be
+        dropped), or None for the 4-up screen when too few companions exist. Images list
+        ``variant`` first, so that a planner can balance where it is shown.
+    """
+    banned = {variant, original, *(partner or ())}
+    pool = [x for x in dict.fromkeys(good) if x not in banned]
+    if not pool:
+        raise ValueError("made gold needs at least one good photo besides the original")
+    drop = (variant,) if partner is None else (variant, partner[0])
+    need = 4 - len(drop)
+    picks = [pool[i] for i in rng.choice(len(pool), size=min(need, len(pool)), replace=False)]
+    pair = GoldScreen((variant, picks[0]), (picks[0],), (variant,))
+    if len(picks) < need:
+        return pair, None
+    keep = tuple(x for x in picks if x in set(best))
+    return pair, GoldScreen((*drop, *picks), keep, drop)
 
 
 def wilson_interval(passed: int, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -8,6 +8,7 @@ from it that a browser would not send.
 
 from __future__ import annotations
 
+import csv
 import threading
 import time
 from collections import Counter
@@ -30,7 +31,14 @@ from infra.errors import BeautyError
 from infra.ledger import Ledger, utcnow
 from infra.progress import bar
 from infra.workspace import Workspace
-from ranking.crowd import HonestWorker, ReplayCrowd, WorkerModel, make_crowd
+from ranking.crowd import (
+    HONEST_SKILL,
+    HonestWorker,
+    ReplayCrowd,
+    WorkerModel,
+    answer_seconds,
+    make_crowd,
+)
 
 OPEN_LOCAL_IMAGES = (
     "SELECT DISTINCT si.image_id FROM screen_images si JOIN screens s ON s.id = si.screen_id "
@@ -51,6 +59,7 @@ class SimulationReport:
     seconds: float
     workers_by_kind: dict[str, int] = field(default_factory=dict)
     submissions_by_kind: dict[str, int] = field(default_factory=dict)
+    kind_of: dict[str, str] = field(default_factory=dict)
     timings: dict[str, list[float]] = field(default_factory=dict, repr=False)
 
     def rows(self) -> list[dict[str, Any]]:
@@ -103,7 +112,7 @@ def simulate_crowd(
     if workers < 1 or not 0 <= spammers <= 1:
         raise BeautyError("need --workers >= 1 and --spammers between 0 and 1")
     ledger = ws.ledger
-    crowd = make_crowd(workers, spammers, seed=seed)
+    crowd = make_crowd(workers, spammers, s_range=HONEST_SKILL, seed=seed)
     truth: dict[str, float] = {}
     if truth_path is not None:
         truth = load_truth(ledger, Path(truth_path), required=_open_images(ledger))
@@ -131,6 +140,7 @@ def simulate_crowd(
             progress=progress.update,
         )
     kinds = {name: type(model).__name__ for name, model in crowd.items()}
+    _write_kinds(ws, kinds)
     by_kind: Counter[str] = Counter()
     for name, n in run.submitted.items():
         by_kind[kinds[name]] += n
@@ -143,6 +153,7 @@ def simulate_crowd(
         seconds=time.monotonic() - started,
         workers_by_kind=dict(Counter(kinds.values())),
         submissions_by_kind=dict(by_kind),
+        kind_of=kinds,
         timings=run.timings,
     )
 
@@ -261,14 +272,13 @@ def _answer(
             f"SELECT token, image_id FROM screen_images WHERE token IN ({marks})", tokens
         )
     }
-    careful = isinstance(model, HonestWorker | ReplayCrowd)
     parts = []
     for screen in screens:
         shown = [image_of[image.token] for image in screen.images]
         # Per screen: a photo may appear on two screens of one HIT, under two tokens.
         token_of = {image_of[image.token]: image.token for image in screen.images}
         chosen = model.choose(shown, screen.kind, truth, rng)
-        pace = rng.uniform(0.5, 1.5) if careful else rng.uniform(0.1, 0.4)
+        pace = answer_seconds(model, shown, screen.kind, truth, rng)
         parts.append(
             ScreenAnswer(
                 screen=screen.token,
@@ -277,6 +287,22 @@ def _answer(
             )
         )
     return HitAnswer(hit=hit_token, screens=parts)
+
+
+def _write_kinds(ws: Workspace, kinds: Mapping[str, str]) -> None:
+    """Record each simulated worker's true kind (``reports/simulated-workers.csv``), merged
+    with earlier runs', so that ``beauty hits review`` can score the review against it."""
+    path = ws.reports_dir / "simulated-workers.csv"
+    known: dict[str, str] = {}
+    if path.exists():
+        with path.open(newline="", encoding="utf-8") as f:
+            known = {row["worker"]: row["kind"] for row in csv.DictReader(f)}
+    known.update(kinds)
+    ws.reports_dir.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["worker", "kind"])
+        writer.writerows(sorted(known.items()))
 
 
 def _open_images(ledger: Ledger) -> list[str]:

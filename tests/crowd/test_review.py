@@ -85,8 +85,10 @@ def test_spammer_is_rejected_and_excluded_with_evidence(ws: Workspace) -> None:
     lower, upper = wilson_interval(passed, seen)
     for v in verdicts:
         assert v.action == "reject" and v.exclude and v.bonus_cents == 0
-        assert f"gold 0/{seen} passed (Wilson 95%: {lower:.0%}-{upper:.0%})" in v.reason
-        assert "failed 2 gold in this HIT" in v.reason
+        assert f"passed 0 of {seen} check screens with a known answer" in v.reason
+        assert f"(95% interval {lower:.0%}-{upper:.0%})" in v.reason
+        assert v.reason.startswith("rejected: failed 2 check screen(s) in this HIT")
+        assert "excluded from further HITs" in v.reason
 
 
 def test_good_worker_is_bonused_and_newcomer_approved(ws: Workspace) -> None:
@@ -100,7 +102,7 @@ def test_good_worker_is_bonused_and_newcomer_approved(ws: Workspace) -> None:
     assert "bonus" in verdicts["careful"][0].reason
     (newcomer,) = verdicts["newcomer"]
     assert (newcomer.action, newcomer.bonus_cents, newcomer.exclude) == ("approve", 0, False)
-    assert re.search(r"gold 2/2 passed .*too few for a verdict \(need 3\)", newcomer.reason)
+    assert re.search(r"passed 2 of 2 check .*too few for a verdict \(need 3\)", newcomer.reason)
 
 
 def test_only_assignments_with_failed_gold_are_rejected(ws: Workspace) -> None:
@@ -116,7 +118,7 @@ def test_only_assignments_with_failed_gold_are_rejected(ws: Workspace) -> None:
     strict = SETTINGS.model_copy(update={"reject_below": 0.5})
     verdicts = {v.assignment_id: v for v in decide(ws.ledger, strict)}
     assert verdicts[first].action == "approve" and verdicts[first].exclude
-    assert "no gold failed in this HIT" in verdicts[first].reason
+    assert "no check screen failed in this HIT" in verdicts[first].reason
     assert all(verdicts[a].action == "reject" for a in rest)
 
 
@@ -221,3 +223,17 @@ def test_hits_review_prints_flagged_first_and_dry_run_records_nothing(ws: Worksp
     done = runner.invoke(cli, ["-w", str(ws.root), "hits", "review"])
     assert done.exit_code == 0 and "rejected" in done.output and "recorded" in done.output
     assert ws.ledger.scalar("SELECT COUNT(*) FROM decisions") > 0
+
+
+def test_hits_review_scores_itself_against_simulated_kinds(ws: Workspace) -> None:
+    work(ws, "careful", gold_chooser(ws.ledger, passes=True))
+    work(ws, "spammer", gold_chooser(ws.ledger, passes=False))
+    ws.reports_dir.mkdir(parents=True, exist_ok=True)
+    (ws.reports_dir / "simulated-workers.csv").write_text(
+        "worker,kind\ncareful,HonestWorker\nspammer,SelectAll\n"
+    )
+    out = CliRunner().invoke(cli, ["-w", str(ws.root), "hits", "review", "--dry-run"])
+    assert out.exit_code == 0, out.output
+    assert re.search(r"HonestWorker\s+1\s+1\s+0\s+0", out.output), out.output
+    assert re.search(r"SelectAll\s+1\s+0\s+0\s+1", out.output), out.output
+    assert "spammers caught 1/1; honest workers flagged 0/1" in out.output

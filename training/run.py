@@ -1,15 +1,21 @@
 """``train``: a scores table in, a model, its card and an evaluation out (``runs/NAME/``).
 
-Two phases, each resumable and stopped early on validation loss:
+1. The probe: ridge regression of the standardised scores on pooled features of the frozen base
+   (computed once per image), penalty by cross-validation, written into the head's Dense layer,
+   so that the network starts as the probe (``probe.keras``). A classifier head is fitted by
+   gradient instead (phase 1).
+2. Fine-tuning the top blocks and the head from there, on the frozen trunk's output cached on
+   disk (or end to end on images with ``cache=False``), stopped early on validation loss; kept
+   only where its validation Spearman beats the probe's.
 
-1. the head alone, on pooled features of the frozen base computed once per image;
-2. the top blocks and the head, on the frozen trunk's output cached on disk (or end to end on
-   images with ``cache=False``).
+Small tables are cross-validated first (``folds``): each fold held out in turn, out-of-fold
+predictions of the model and the probe; then the final model trains on all images. Runs are
+repeatable: the same data, options and seed give the same weights (on CPU).
 
-Run folder: ``model.keras``, ``model_card.json``, ``split.csv``, ``evaluation/`` (metrics, curve,
-HTML report), ``logs/`` (TensorBoard), ``config.json`` (what the run was started with; a resumed
-run must match it). While running it also holds ``checkpoints/`` and ``cache/``, removed at the
-end.
+Run folder: ``model.keras``, ``probe.keras``, ``model_card.json``, ``split.csv``,
+``evaluation/`` (metrics, curve, HTML report), ``logs/`` (TensorBoard), ``config.json`` (what the
+run was started with; a resumed run must match it). While running it also holds
+``checkpoints/`` and ``cache/``, removed at the end.
 """
 
 from __future__ import annotations

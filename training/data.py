@@ -84,7 +84,7 @@ class Prepared:
         if known == total:
             return f"capture day ({days} days)"
         return (
-            f"capture day for the {known} of {total} photos with a date ({days} days); "
+            f"capture day for the {known} of {total} photos with a date, {days} days; "
             "the rest at random"
         )
 

@@ -39,11 +39,20 @@ def step(command: str) -> Iterator[None]:
 @click.argument("directory", default="demo-workspace", type=click.Path(file_okay=False))
 @click.option("--count", default=200, show_default=True, type=click.IntRange(8))
 @click.option("--seed", default=7, show_default=True, type=click.IntRange(0))
+@click.option(
+    "--holdout",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(20),
+    help="Panoramas of another seed the model is evaluated on.",
+)
 @click.option("--quick", is_flag=True, help="A small, fast run (used by the tests).")
 @click.option(
     "--fresh", is_flag=True, help="Replace an earlier demo in DIRECTORY (only a demo's folder)."
 )
-def demo_command(directory: str, count: int, seed: int, quick: bool, fresh: bool) -> None:
+def demo_command(
+    directory: str, count: int, seed: int, holdout: int, quick: bool, fresh: bool
+) -> None:
     """Run the main job in DIRECTORY: a sample gallery, a crowd campaign, scores, a model.
 
     DIRECTORY must be new or empty: a second run into the same workspace would add its
@@ -52,7 +61,13 @@ def demo_command(directory: str, count: int, seed: int, quick: bool, fresh: bool
     """
     root = Path(directory).resolve()
     prepare_folder(root, fresh=fresh)
-    run_demo(root, count=min(count, 40) if quick else count, seed=seed, quick=quick)
+    run_demo(
+        root,
+        count=min(count, 40) if quick else count,
+        seed=seed,
+        quick=quick,
+        holdout=min(holdout, 40) if quick else holdout,
+    )
 
 
 def prepare_folder(root: Path, *, fresh: bool) -> None:
@@ -76,7 +91,9 @@ def prepare_folder(root: Path, *, fresh: bool) -> None:
     shutil.rmtree(root)
 
 
-def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
+def run_demo(
+    root: Path, *, count: int, seed: int, quick: bool = False, holdout: int = 1000
+) -> None:
     from crowd import markets
     from crowd.batches import BatchSpec, list_hits, plan_batch
     from crowd.decisions import review
@@ -210,10 +227,12 @@ def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
 
     # Real ImageNet features where `beauty weights fetch` (run by `make demo`) has cached them.
     weights = "imagenet" if cached_weights() else "none"
-    size, epochs, head_epochs = ("71x284", 1, 3) if quick else ("96x736", 4, 30)
+    # Panorama-shaped inputs (the sample's 1820x237 is 7.7:1): nothing is stretched.
+    size, epochs = ("32x246", 1) if quick else ("96x736", 4)
+    folds = 0 if quick else 3
     with step(
         f"{w}train --backbone mobilenetv2 --weights {weights} --input-size {size} "
-        f"--epochs {epochs} --name demo"
+        f"--epochs {epochs} --folds {folds} --name demo"
     ):
         if weights == "none":
             click.echo("  no pretrained weights cached (run `beauty weights fetch`): random init")
@@ -224,17 +243,29 @@ def run_demo(root: Path, *, count: int, seed: int, quick: bool = False) -> None:
             weights=weights,
             input_size=size,
             epochs=epochs,
-            head_epochs=head_epochs,
+            folds=folds,
             bootstrap=200,
             progress=lambda line: click.echo(f"  {line}"),
         )
 
-    with step(f"{w}evaluate runs/demo --truth {truth_csv}"):
-        ev = evaluate(run.run_dir, truth=truth_csv, progress=quiet)
+    # Held out for real: a second gallery of another seed the crowd and the model never saw,
+    # large enough that its top 5% is 50 photos or more.
+    held_dir, held_seed = root / "held-out", seed + 1000
+    with step(f"images sample {held_dir} --count {holdout} --seed {held_seed}"):
+        generate_sample(held_dir, holdout, held_seed)
+        click.echo(f"  {holdout} more panoramas; their hidden beauty is in {held_dir}/truth.csv")
+
+    with step(f"{w}evaluate runs/demo --gallery {held_dir} --truth {held_dir}/truth.csv"):
+        ev = evaluate(
+            run.run_dir, held_dir / "truth.csv", gallery=held_dir, bootstrap=200, progress=quiet
+        )
         m = ev.metrics
         click.echo(
             f"  {ev.images} held-out photos vs the hidden truth: Kendall tau "
-            f"{m['kendall']['value']:.2f}, Spearman {m['spearman']['value']:.2f}"
+            f"{m['kendall']['value']:.2f}, Spearman {m['spearman']['value']:.2f} "
+            f"(the probe {m['probe_spearman']['value']:.2f}; model minus probe "
+            f"{m['diff_spearman']['value']:+.2f} [{m['diff_spearman']['low']:+.2f}, "
+            f"{m['diff_spearman']['high']:+.2f}])"
         )
         click.echo(
             f"  a photographer keeping every one of the top 5% skips "

@@ -64,13 +64,29 @@ def _metric_rows(metrics: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
     help="tf.distribute: mirrored = all local GPUs; multiworker reads TF_CONFIG.",
 )
 @click.option("--bootstrap", type=click.IntRange(0), help="Resamples for intervals [1000].")
+@click.option(
+    "--folds",
+    type=click.IntRange(0),
+    help="K-fold cross-validation (grouped by day), then the final model on all images; "
+    "0: one train/validation/test split [5 below 300 images, else 0].",
+)
+@click.option(
+    "--val-share", type=click.FloatRange(0, 1, min_open=True, max_open=True), help="[0.16]."
+)
+@click.option(
+    "--test-share",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Test share of a single split [0.20].",
+)
 @json_option
 def train_command(scores: Path | None, name: str | None, as_json: bool, **options: Any) -> None:
     """Train a beauty model on crowd scores; writes runs/NAME (model, card, report).
 
-    Phase 1 fits the head on pooled features of the frozen base; phase 2 fine-tunes the top
-    blocks on the frozen trunk's cached output. Both stop early on validation loss and resume
-    when interrupted (run the same command again).
+    The head starts as a ridge probe on pooled features of the frozen base (closed form,
+    penalty by cross-validation); fine-tuning the top blocks on the frozen trunk's cached output
+    starts from it and is kept only when it beats the probe on validation. Small tables are
+    cross-validated first. Same data, options and --seed give the same model (on CPU); an
+    interrupted run resumes (run the same command again).
     """
     from training.run import train
 
@@ -104,13 +120,24 @@ def train_command(scores: Path | None, name: str | None, as_json: bool, **option
     help="CSV with columns image (id, URI or file name) and beauty [default: held-out scores].",
 )
 @click.option("--truth-column", default="beauty", show_default=True, help="Column of --truth.")
+@click.option(
+    "--gallery",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A folder of photos the run never saw, instead of its test part (needs --truth).",
+)
 @click.option("--bootstrap", type=click.IntRange(0), help="Resamples for the 95% intervals.")
 @json_option
 def evaluate_command(
-    run: str, truth: Path | None, truth_column: str, bootstrap: int | None, as_json: bool
+    run: str,
+    truth: Path | None,
+    truth_column: str,
+    gallery: Path | None,
+    bootstrap: int | None,
+    as_json: bool,
 ) -> None:
-    """Measure run RUN (runs/NAME or NAME) on its held-out images: rank agreement, gallery
-    reduction, F2, recall/precision/nDCG at the top 5% and 10%, with bootstrap intervals."""
+    """Measure run RUN (runs/NAME or NAME) on held-out images: rank agreement, gallery
+    reduction, F2, recall/precision/nDCG at the top 5% and 10%, with bootstrap intervals, and
+    the run's probe on the same images with the paired difference."""
     _, folder = run_context(run)  # a wrong name is said before TensorFlow loads
     from training.evaluate import evaluate
 
@@ -118,7 +145,12 @@ def evaluate_command(
         click.echo(line, err=as_json)
 
     result = evaluate(
-        folder, truth, truth_column=truth_column, bootstrap=bootstrap, progress=progress
+        folder,
+        truth,
+        gallery=gallery,
+        truth_column=truth_column,
+        bootstrap=bootstrap,
+        progress=progress,
     )
     rows = _metric_rows(result.metrics)
     if as_json:

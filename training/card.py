@@ -49,7 +49,8 @@ class HeadSpec(Section):
 
 
 class Normalisation(Section):
-    """``score = output * std + mean`` (regression); ``top_line``: the top-5% cut, in outputs."""
+    """``score = output * std + mean`` (regression); ``top_line``: the top-5% cut, in outputs
+    (:func:`output_to_score` turns it into the crowd's scale, where evaluation draws it)."""
 
     mean: float
     std: float
@@ -88,6 +89,8 @@ class ModelCard(Section):
     split: SplitSpec
     options: dict[str, Any]
     phases: dict[str, Any]
+    selection: dict[str, Any] | None = None  # probe or fine-tuned, and why
+    cross_validation: dict[str, Any] | None = None  # out-of-fold figures, when cross-validated
     metrics: dict[str, dict[str, float]]
     versions: dict[str, str]
 

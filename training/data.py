@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from infra.workspace import Workspace
 from training.capture import capture_days
 from training.options import TrainOptions
 from training.scores import ScoresTable, check_size, exclude_derived, load_scores
-from training.split import FRACTIONS, PARTS, split_parts
+from training.split import PARTS, shares, split_parts
 from training.targets import Targets, make_targets
 
 Reader = Callable[[str], bytes]
@@ -32,6 +32,7 @@ class Prepared:
     read: Reader
     options: TrainOptions
     _targets: Targets | None = None
+    skipped: set[int] = field(default_factory=set)
 
     def rows(self, part: str) -> np.ndarray:
         return np.flatnonzero(self.frame["part"].to_numpy() == part)
@@ -42,16 +43,21 @@ class Prepared:
             raise RuntimeError("targets are made by finalise(), once unusable images are known")
         return self._targets
 
-    def finalise(self, skipped: set[int]) -> None:
+    def finalise(self, skipped: set[int], parts: np.ndarray | None = None) -> None:
         """Take unusable images out of every part (rows stay, marked ``skipped``), make targets.
 
-        Normalisation uses the usable training images only.
+        ``parts`` replaces the current assignment first (a fold's, or the final model's without
+        a test part). Normalisation uses the usable training images only.
         """
-        if skipped:
-            parts = self.frame["part"].to_numpy().copy()
-            parts[sorted(skipped)] = "skipped"
-            self.frame["part"] = parts
-        for part in PARTS:
+        self.skipped = set(skipped) | self.skipped
+        if parts is not None:
+            self.frame["part"] = np.asarray(parts, dtype=object)
+        if self.skipped:
+            marked = self.frame["part"].to_numpy().copy()
+            marked[sorted(self.skipped)] = "skipped"
+            self.frame["part"] = marked
+        needed = PARTS if (self.frame["part"] == "test").any() or parts is None else PARTS[:2]
+        for part in needed:
             if len(self.rows(part)) == 0:
                 raise BeautyError(
                     f"no usable image left in the {part} part after {len(skipped)} skip(s); "
@@ -68,8 +74,27 @@ class Prepared:
 
     @property
     def grouped_by(self) -> str:
-        known = self.frame["day"].notna().sum()
-        return "capture day" if known else "image (no capture times known)"
+        """How the split kept near-duplicates apart, with how many photos had a date."""
+        usable = self.frame["part"] != "skipped"
+        known = int(self.frame.loc[usable, "day"].notna().sum())
+        total = int(usable.sum())
+        if not known:
+            return "image (no photo has a capture date; split at random)"
+        days = int(self.frame.loc[usable, "day"].nunique())
+        if known == total:
+            return f"capture day ({days} days)"
+        return (
+            f"capture day for the {known} of {total} photos with a date, {days} days; "
+            "the rest at random"
+        )
+
+    def groups(self) -> int:
+        """Groups a split keeps whole: capture days, and each photo of unknown day."""
+        day = self.frame["day"]
+        return int(day.nunique() + day.isna().sum())
+
+    def usable_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.frame["part"].to_numpy() != "skipped")
 
     def split_counts(self) -> dict[str, int]:
         return {str(k): int(v) for k, v in self.frame["part"].value_counts().sort_index().items()}
@@ -103,9 +128,33 @@ def prepare(ws: Workspace, scores_path: Path, options: TrainOptions) -> Prepared
     uris = frame["uri"].tolist()
     read = reader_for(uris, ws.settings.s3.region, ws.settings.s3.endpoint_url)
     frame["day"] = capture_days(frame["image"].tolist(), uris, ledger, read, ws.settings.s3.workers)
-    frame["part"] = split_parts(frame["tier"].to_numpy(), frame["day"].tolist(), options.seed)
+    fractions = shares(options.val_share, options.test_share)
+    frame["part"] = split_parts(
+        frame["tier"].to_numpy(), frame["day"].tolist(), options.seed, fractions
+    )
     return Prepared(table=table, frame=frame, read=read, options=options)
 
 
-def fractions() -> dict[str, float]:
-    return dict(zip(PARTS, FRACTIONS, strict=True))
+def fold_parts(prepared: Prepared, folds: np.ndarray, fold: int | None) -> np.ndarray:
+    """Parts for fold ``fold`` (its images the test part) or, with None, for the final model
+    (no test part); the rest split into training and validation by day, by the validation
+    share (of the images left)."""
+    opts = prepared.options
+    frame = prepared.frame
+    rest = np.ones(len(frame), bool) if fold is None else folds != fold
+    held = 0.0 if fold is None else 1.0 / (int(folds.max()) + 1)
+    val = min(0.5, opts.val_share / (1.0 - held))
+    parts = np.full(len(frame), "test", dtype=object)
+    parts[rest] = split_parts(
+        frame["tier"].to_numpy()[rest],
+        [d for d, r in zip(frame["day"].tolist(), rest, strict=True) if r],
+        opts.seed + (0 if fold is None else fold + 1),
+        (1.0 - val, val),
+        ("train", "val"),
+    )
+    return parts
+
+
+def fractions(options: TrainOptions) -> dict[str, float]:
+    values = shares(options.val_share, options.test_share)
+    return dict(zip(PARTS, values, strict=True))

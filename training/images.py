@@ -9,6 +9,7 @@ no colour or exposure change.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
+from infra.errors import BeautyError
 from infra.images import load_rgb
 
 Reader = Callable[[str], bytes]
@@ -79,7 +81,63 @@ class ImageLoader:
         return (
             rows.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             .filter(usable)
-            .map(shape, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            # One call at a time with a random generator: its draws follow the rows' order.
+            .map(
+                shape,
+                num_parallel_calls=None if generator is not None else tf.data.AUTOTUNE,
+                deterministic=True,
+            )
+        )
+
+
+def photo_aspect(uris: list[str], read: Callable[[str], bytes], sample: int = 16) -> float | None:
+    """Median width / height of up to ``sample`` photos spread over ``uris`` (header reads)."""
+    picks = uris[:: max(1, len(uris) // sample)][:sample]
+    ratios = []
+    for uri in picks:
+        try:
+            with Image.open(io.BytesIO(read(uri))) as image:
+                width, height = image.size
+        except Exception:  # unreadable images are reported where they are decoded
+            continue
+        if height:
+            ratios.append(width / height)
+    return float(np.median(ratios)) if ratios else None
+
+
+def check_aspect(
+    uris: list[str],
+    read: Callable[[str], bytes],
+    input_size: str,
+    progress: Callable[[str], None],
+    limit: float = 1.5,
+) -> None:
+    """Refuse an input size that would stretch the photos more than ``limit`` times one way.
+
+    Raises
+    ------
+    BeautyError
+        Naming the photos' shape and an input size that keeps it.
+    """
+    from training.options import parse_size
+
+    height, width = parse_size(input_size)
+    aspect = photo_aspect(uris, read)
+    if aspect is None:
+        return
+    stretch = (width / height) / aspect
+    factor = max(stretch, 1 / stretch)
+    if factor > limit:
+        keep = f"{height}x{max(1, round(height * aspect))}"
+        way = "sideways" if stretch > 1 else "upwards"
+        raise BeautyError(
+            f"input {input_size} would stretch these photos (about {aspect:.2f}:1, width to "
+            f"height) {factor:.1f}x {way}; use an input size of their shape, e.g. "
+            f"--input-size {keep}"
+        )
+    if factor > 1.1:
+        progress(
+            f"note: input {input_size} stretches the photos {factor:.2f}x (about {aspect:.2f}:1)"
         )
 
 

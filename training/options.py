@@ -12,6 +12,9 @@ from infra.settings import TrainingSettings
 
 SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+SMALL_TABLE = 300  # fewer images than this: cross-validate by default
+DEFAULT_FOLDS = 5
+STRETCH_LIMIT = 1.5  # resizing that changes a photo's aspect ratio more than this is refused
 
 
 class TrainOptions(BaseModel):
@@ -42,10 +45,24 @@ class TrainOptions(BaseModel):
     seed: int = 0
     strategy: Literal["default", "mirrored", "multiworker"] = "default"
     bootstrap: int = Field(1000, ge=0, description="resamples for the metrics' intervals")
+    folds: int | None = Field(
+        None,
+        ge=0,
+        description="K-fold cross-validation before the final model; 0: one split; "
+        f"default: folds ({DEFAULT_FOLDS}) below {SMALL_TABLE} images, else one split",
+    )
+    val_share: float = Field(0.16, gt=0, lt=1, description="validation share of the images")
+    test_share: float = Field(0.20, gt=0, lt=1, description="test share (one split only)")
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return (self.input_height, self.input_width, 3)
+
+    def folds_for(self, images: int) -> int:
+        """Folds to cross-validate with (0: one train/validation/test split)."""
+        if self.folds is not None:
+            return 0 if self.folds < 2 else self.folds
+        return DEFAULT_FOLDS if images < SMALL_TABLE else 0
 
     @property
     def input_size(self) -> str:

@@ -16,8 +16,8 @@ from training.card import ModelCard, read_card
 from training.images import ImageLoader, Skip
 
 
-def load_run(run_dir: str | Path) -> tuple[keras.Model, ModelCard]:
-    """The model and card of a finished run.
+def load_run(run_dir: str | Path, model_file: str | None = None) -> tuple[keras.Model, ModelCard]:
+    """The model (or another network file of the run, e.g. its probe) and card of a run.
 
     Raises
     ------
@@ -26,7 +26,7 @@ def load_run(run_dir: str | Path) -> tuple[keras.Model, ModelCard]:
     """
     folder = Path(run_dir)
     card = read_card(folder)
-    path = folder / card.model_file
+    path = folder / (model_file or card.model_file)
     try:
         model = keras.saving.load_model(path, compile=False)
     except (OSError, ValueError) as exc:

@@ -1,15 +1,21 @@
 """``train``: a scores table in, a model, its card and an evaluation out (``runs/NAME/``).
 
-Two phases, each resumable and stopped early on validation loss:
+1. The probe: ridge regression of the standardised scores on pooled features of the frozen base
+   (computed once per image), penalty by cross-validation, written into the head's Dense layer,
+   so that the network starts as the probe (``probe.keras``). A classifier head is fitted by
+   gradient instead (phase 1).
+2. Fine-tuning the top blocks and the head from there, on the frozen trunk's output cached on
+   disk (or end to end on images with ``cache=False``), stopped early on validation loss; kept
+   only where its validation Spearman beats the probe's.
 
-1. the head alone, on pooled features of the frozen base computed once per image;
-2. the top blocks and the head, on the frozen trunk's output cached on disk (or end to end on
-   images with ``cache=False``).
+Small tables are cross-validated first (``folds``): each fold held out in turn, out-of-fold
+predictions of the model and the probe; then the final model trains on all images. Runs are
+repeatable: the same data, options and seed give the same weights (on CPU).
 
-Run folder: ``model.keras``, ``model_card.json``, ``split.csv``, ``evaluation/`` (metrics, curve,
-HTML report), ``logs/`` (TensorBoard), ``config.json`` (what the run was started with; a resumed
-run must match it). While running it also holds ``checkpoints/`` and ``cache/``, removed at the
-end.
+Run folder: ``model.keras``, ``probe.keras``, ``model_card.json``, ``split.csv``,
+``evaluation/`` (metrics, curve, HTML report), ``logs/`` (TensorBoard), ``config.json`` (what the
+run was started with; a resumed run must match it). While running it also holds
+``checkpoints/`` and ``cache/``, removed at the end.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
 from infra.errors import BeautyError
@@ -34,15 +41,17 @@ from infra.workspace import Workspace
 from training.backbones import Backbone, get_backbone
 from training.cache import TrunkCache, build_trunk_cache, pooled_from_cache, pooled_from_images
 from training.card import CARD_NAME, ModelCard, versions
-from training.data import Prepared, fractions, prepare
+from training.data import Prepared, fold_parts, fractions, prepare
 from training.distribute import is_chief, make_strategy
 from training.feeds import array_feed, image_feed
 from training.fit import PhaseResult, fit_phase
-from training.images import ImageLoader, Skip
+from training.images import ImageLoader, Skip, check_aspect
 from training.model import CLIP_VALUE, MOMENTUM, Network, build_network, compile_for
-from training.options import TrainOptions, check_name, make_options
+from training.options import SMALL_TABLE, TrainOptions, check_name, make_options
 from training.predict import predict_pixels
+from training.probe import Probe, fit_probe, validation_spearman
 from training.report import write_evaluation
+from training.split import fold_of
 
 Progress = Callable[[str], None]
 Feeds = Callable[[int], tuple[tf.data.Dataset, tf.data.Dataset]]
@@ -102,39 +111,63 @@ def train(
     if (run_dir / CARD_NAME).exists():
         raise BeautyError(f"run {name} is already finished ({run_dir}); choose another --name")
 
+    seed_everything(opts.seed)
     strategy = make_strategy(opts.strategy)
     with strategy.scope():  # first: missing weights fail before any image is read
         net = build_network(backbone, opts)
     prepared = prepare(ws, scores, opts)
+    check_aspect(prepared.frame["uri"].tolist(), prepared.read, opts.input_size, progress)
     if opts.strategy == "multiworker" and not is_chief():
         run_dir = Path(tempfile.mkdtemp(prefix=f"beauty-{name}-"))
     _check_config(run_dir, opts, prepared)
     loader = ImageLoader(prepared.frame["uri"].tolist(), prepared.read)
     run = _Run(opts, prepared, net, loader, run_dir, progress, strategy)
-    phases, pred = run.fit()
 
+    k = opts.folds_for(len(prepared.frame))
+    groups = prepared.groups()
+    if k > groups:
+        progress(f"{groups} capture-day groups: {min(k, groups)} folds, not {k}")
+        k = min(k, groups) if groups >= 3 else 0
+    cross: dict[str, Any] | None = None
+    if k:
+        why = "" if opts.folds is not None else f" (fewer than {SMALL_TABLE} images: the default)"
+        progress(f"{k}-fold cross-validation{why}, then the final model on all images")
+        frame, cross = run.cross_validate(k)
+        fit = run.fit(fold_parts(prepared, run.folds(k), None), save_probe=True)
+    else:
+        fit = run.fit(None, save_probe=True)
+        test = prepared.rows("test")
+        frame = prepared.frame.iloc[test][["image", "uri", "file_name", "score", "tier"]].copy()
+        # The saved model on the images themselves: exactly what `beauty evaluate` measures.
+        pred, _ = predict_pixels(net.inference, loader, test, run.size)
+        frame["prediction"] = prepared.targets.to_scores(pred)
+        frame["probe"] = fit.probe_test
     model_path = run_dir / "model.keras"
     net.inference.save(model_path)
-    test = prepared.rows("test")
-    frame = prepared.frame.iloc[test][["image", "uri", "file_name", "score", "tier"]].copy()
-    frame["prediction"] = pred
+    t = prepared.targets
+    line = float(t.to_scores(np.array([t.top_line]))[0])
     metrics, report = write_evaluation(
         run_dir / "evaluation",
         name,
-        frame[np.isfinite(pred)],
+        frame[np.isfinite(frame["prediction"].to_numpy(float))],
         truth_column="score",
-        positive_line=prepared.targets.top_line,
+        positive_line=line,
         reps=opts.bootstrap,
         seed=opts.seed,
+        baseline="probe" if "probe" in frame and frame["probe"].notna().all() else None,
+        note="out-of-fold predictions: each image scored by the fold model that did not see it"
+        if k
+        else "",
     )
-    _write_split(run_dir, prepared)
-    card = _card(name, opts, backbone, net, prepared, loader, phases, metrics)
+    _write_split(run_dir, prepared, run.folds(k) if k else None)
+    card = _card(name, opts, backbone, net, prepared, loader, fit, metrics, cross)
     card_path = card.write(run_dir)
     for scratch in ("checkpoints", "cache"):
         shutil.rmtree(run_dir / scratch, ignore_errors=True)
     rho = metrics["spearman"]
+    kind = "out-of-fold" if k else "test"
     progress(
-        f"saved {model_path}; test Spearman {rho['value']:.3f} "
+        f"saved {model_path} ({fit.chosen}); {kind} Spearman {rho['value']:.3f} "
         f"[{rho['low']:.3f}, {rho['high']:.3f}], report {report}"
     )
     return RunResult(
@@ -142,9 +175,28 @@ def train(
     )
 
 
+def seed_everything(seed: int) -> None:
+    """Python, NumPy and TensorFlow seeds, and deterministic TensorFlow ops: the same data,
+    options and seed give the same weights and predictions (on CPU)."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+@dataclass
+class Fit:
+    """One fit: its phases, the probe, which model was kept and the validation scores."""
+
+    phases: dict[str, PhaseResult]
+    chosen: str  # "probe" or "fine-tuned"
+    probe: Probe | None
+    probe_val: float | None
+    fine_tuned_val: float | None
+    probe_test: np.ndarray | None  # the probe on the test part, crowd units
+
+
 @dataclass
 class _Run:
-    """The two phases of one run and the state they share."""
+    """The phases of one run (or of each fold) and the state they share."""
 
     opts: TrainOptions
     prepared: Prepared
@@ -164,34 +216,17 @@ class _Run:
         with self.strategy.scope():
             return self.net.split()
 
-    def fit(self) -> tuple[dict[str, PhaseResult], np.ndarray]:
-        """Both phases; returns their results and the test part's predictions."""
-        all_rows = np.arange(len(self.prepared.frame))
-        if self.opts.cache:
-            cache = self._cache()
-            self.prepared.finalise(set(cache.skips))
-            self._report_split()
-            _, top_trainer, top_pooled = self.views
-            phase1 = self._phase1(lambda: pooled_from_cache(top_pooled, cache, all_rows))
-            phase2 = self._phase2(top_trainer, self._array_feeds(cache.array))
-        else:
-            # Without a cache, phase 1's feature pass is also the pass that finds bad images.
-            self.progress(f"pooled features of {len(all_rows)} images, once")
-            features = pooled_from_images(
-                self.net.pooled, self.loader, all_rows, self.size,
-                flips=self.opts.augment, batch_size=self.opts.batch_size,
-            )  # fmt: skip
-            self.prepared.finalise(set(self.loader.skips))
-            self._report_split()
-            phase1 = self._phase1(lambda: features)
-            phase2 = self._phase2(self.net.image_trainer, self._image_feeds())
-        # The saved model on the images themselves: exactly what `beauty evaluate` measures.
-        pred, _ = predict_pixels(
-            self.net.inference, self.loader, self.prepared.rows("test"), self.size
-        )
-        return {"phase1": phase1, "phase2": phase2}, pred
+    @cached_property
+    def initial(self) -> list[np.ndarray]:
+        """The network's weights before any fit: every fold starts from them."""
+        return [v.numpy() for v in self.net.inference.variables]
 
-    def _cache(self) -> TrunkCache:
+    def reset(self) -> None:
+        for variable, value in zip(self.net.inference.variables, self.initial, strict=True):
+            variable.assign(value)
+
+    @cached_property
+    def cache(self) -> TrunkCache:
         trunk, _, _ = self.views
         frame = self.prepared.frame
         self.progress(f"trunk cache: {len(frame)} images through the frozen trunk, once")
@@ -214,39 +249,180 @@ class _Run:
             progress=self.progress,
         )
 
+    @cached_property
+    def features(self) -> np.ndarray:
+        """Pooled features of the untrained top for every row ``(rows, orientations, width)``;
+        also the pass that finds unusable images."""
+        _ = self.initial
+        all_rows = np.arange(len(self.prepared.frame))
+        if self.opts.cache:
+            _, _, top_pooled = self.views
+            return pooled_from_cache(top_pooled, self.cache, all_rows)
+        self.progress(f"pooled features of {len(all_rows)} images, once")
+        return pooled_from_images(
+            self.net.pooled, self.loader, all_rows, self.size,
+            flips=self.opts.augment, batch_size=self.opts.batch_size,
+        )  # fmt: skip
+
+    def skips(self) -> set[int]:
+        _ = self.features
+        return set(self.cache.skips) if self.opts.cache else set(self.loader.skips)
+
+    def folds(self, k: int) -> np.ndarray:
+        frame = self.prepared.frame
+        return fold_of(frame["tier"].to_numpy(), frame["day"].tolist(), k, self.opts.seed)
+
+    def cross_validate(self, k: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """Out-of-fold predictions of the model and the probe, and per-fold figures."""
+        folds = self.folds(k)
+        frame = self.prepared.frame[["image", "uri", "file_name", "score", "tier"]].copy()
+        predicted = np.full(len(frame), np.nan)
+        probed = np.full(len(frame), np.nan)
+        truth_all = frame["score"].to_numpy(float)
+        per_fold = []
+        for fold in range(k):
+            self.progress(f"fold {fold + 1}/{k}")
+            fit = self.fit(fold_parts(self.prepared, folds, fold), tag=f"fold{fold}")
+            test = self.prepared.rows("test")
+            t = self.prepared.targets
+            predicted[test] = t.to_scores(self._current(test))
+            if fit.probe_test is not None:
+                probed[test] = fit.probe_test
+            truth = truth_all[test]
+            entry = {
+                "fold": fold,
+                "test_images": len(test),
+                "chosen": fit.chosen,
+                "spearman": validation_spearman(truth, predicted[test]),
+                "probe_spearman": validation_spearman(truth, probed[test])
+                if fit.probe_test is not None
+                else None,
+                "probe_val": fit.probe_val,
+                "fine_tuned_val": fit.fine_tuned_val,
+            }
+            per_fold.append(entry)
+            probe = entry["probe_spearman"]
+            self.progress(
+                f"fold {fold + 1}/{k}: {len(test)} held-out images, Spearman model "
+                f"{entry['spearman']:.3f}"
+                + ("" if probe is None else f", probe {probe:.3f}")
+                + f" (kept: {fit.chosen})"
+            )
+        frame["prediction"] = predicted
+        frame["probe"] = probed
+        frame["fold"] = folds
+        usable = frame["prediction"].notna()
+        out = frame[usable].reset_index(drop=True)
+        truth = out["score"].to_numpy(float)
+        pooled = {
+            "folds": k,
+            "images": len(out),
+            "spearman": validation_spearman(truth, out["prediction"].to_numpy(float)),
+            "probe_spearman": validation_spearman(truth, out["probe"].to_numpy(float))
+            if out["probe"].notna().all()
+            else None,
+            "per_fold": per_fold,
+        }
+        probe = pooled["probe_spearman"]
+        self.progress(
+            f"out-of-fold Spearman over {len(out)} images: model {pooled['spearman']:.3f}"
+            + ("" if probe is None else f", probe {probe:.3f}")
+        )
+        return out, pooled
+
+    def fit(self, parts: np.ndarray | None, *, tag: str = "", save_probe: bool = False) -> Fit:
+        """Probe (or phase 1 for a classifier), then fine-tuning; keeps the better on
+        validation."""
+        features = self.features
+        self.reset()
+        self.prepared.finalise(self.skips(), parts)
+        self._report_split()
+        p, t = self.prepared, self.prepared.targets
+        train, val, test = p.rows("train"), p.rows("val"), p.rows("test")
+        probe = probe_val = probe_test = None
+        phases: dict[str, PhaseResult] = {}
+        if self.opts.classify_tier is None:
+            probe = fit_probe(features[train], t.y[train], t.weights[train])
+            self.net.output.set_weights(probe.dense_weights())
+            probe_val = validation_spearman(t.y[val, 0], probe.predict(features[val, 0]))
+            if len(test):
+                probe_test = t.to_scores(probe.predict(features[test, 0]))
+            self.progress(
+                f"probe: ridge on pooled features (penalty {probe.alpha:.3g}), "
+                f"validation Spearman {probe_val:.3f}"
+            )
+            if save_probe:
+                self.net.inference.save(self.run_dir / "probe.keras")
+        else:
+            phases["phase1"] = self._phase1(features, tag)
+        start = [v.numpy() for v in self.net.inference.variables]
+        if self.opts.cache:
+            _, top_trainer, _ = self.views
+            phases["phase2"] = self._phase2(top_trainer, self._array_feeds(self.cache.array), tag)
+        else:
+            phases["phase2"] = self._phase2(self.net.image_trainer, self._image_feeds(), tag)
+        chosen, tuned_val = "fine-tuned", None
+        if probe is not None:
+            if self.opts.epochs > 0:
+                tuned_val = validation_spearman(t.y[val, 0], self._current(val))
+            if tuned_val is None or tuned_val <= probe_val:  # type: ignore[operator]
+                chosen = "probe"
+                for variable, value in zip(self.net.inference.variables, start, strict=True):
+                    variable.assign(value)
+            tuned = "not run" if tuned_val is None else f"{tuned_val:.3f}"
+            self.progress(
+                f"validation Spearman: probe {probe_val:.3f}, fine-tuned {tuned}; kept: {chosen}"
+            )
+        return Fit(phases, chosen, probe, probe_val, tuned_val, probe_test)
+
+    def _current(self, rows: np.ndarray) -> np.ndarray:
+        """The network as it is now, on ``rows`` (unflipped), in output units."""
+        if self.opts.cache:
+            _, _, top_pooled = self.views
+            pooled = pooled_from_cache(top_pooled, self.cache, rows)[:, 0]
+        else:
+            pooled = pooled_from_images(
+                self.net.pooled, self.loader, rows, self.size, flips=False,
+                batch_size=self.opts.batch_size,
+            )[:, 0]  # fmt: skip
+        kernel, bias = self.net.output.get_weights()
+        return np.asarray(pooled @ kernel + bias)[:, -1]
+
     def _report_split(self) -> None:
         for skip in self.loader.skips.values():
             self.progress(f"skipped {skip.uri}: {skip.reason}")
         p = self.prepared
-        days = p.frame["day"].nunique()
         counts = ", ".join(f"{k} {v}" for k, v in p.split_counts().items())
-        self.progress(f"split: {counts} (grouped by {p.grouped_by}; {days} days)")
+        self.progress(f"split: {counts} (grouped by {p.grouped_by})")
 
-    def _phase1(self, features: Callable[[], np.ndarray]) -> PhaseResult:
+    def _phase1(self, features: np.ndarray, tag: str) -> PhaseResult:
         def feeds(start: int) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-            return self._array_feeds(features())(start)
+            return self._array_feeds(features)(start)
 
         with self.strategy.scope():
             compile_for(self.net.head_trainer, self.opts, self.opts.head_learning_rate)
-        return self._fit(self.net.head_trainer, feeds, "phase 1 (head)", self.opts.head_epochs, 1)
+        return self._fit(
+            self.net.head_trainer, feeds, "phase 1 (head)", self.opts.head_epochs, 1, tag
+        )
 
-    def _phase2(self, model: keras.Model, feeds: Feeds) -> PhaseResult:
+    def _phase2(self, model: keras.Model, feeds: Feeds, tag: str) -> PhaseResult:
         with self.strategy.scope():
             compile_for(model, self.opts, self.opts.learning_rate)
         label = f"phase 2 (top {self.opts.top_blocks} blocks)"
-        return self._fit(model, feeds, label, self.opts.epochs, 2)
+        return self._fit(model, feeds, label, self.opts.epochs, 2, tag)
 
     def _fit(
-        self, model: keras.Model, feeds: Feeds, label: str, epochs: int, n: int
+        self, model: keras.Model, feeds: Feeds, label: str, epochs: int, n: int, tag: str
     ) -> PhaseResult:
+        folder = Path(tag) / f"phase{n}"
         return fit_phase(
             model,
             feeds,
             label=label,
             epochs=epochs,
             patience=self.opts.patience,
-            checkpoints=self.run_dir / "checkpoints" / f"phase{n}",
-            logs=self.run_dir / "logs" / f"phase{n}",
+            checkpoints=self.run_dir / "checkpoints" / folder,
+            logs=self.run_dir / "logs" / folder,
             progress=self.progress,
         )
 
@@ -303,10 +479,12 @@ def _first_difference(old: dict[str, Any], new: dict[str, Any]) -> str:
     return f"{key} ({before.get(key)!r}, now {after.get(key)!r})"
 
 
-def _write_split(run_dir: Path, prepared: Prepared) -> None:
+def _write_split(run_dir: Path, prepared: Prepared, folds: np.ndarray | None) -> None:
     columns = ["image", "uri", "file_name", "part", "day", "score", "tier"]
     frame = prepared.frame[columns].copy()
     frame["target"] = prepared.targets.y[:, -1]
+    if folds is not None:
+        frame["fold"] = folds
     frame.to_csv(run_dir / "split.csv", index=False)
 
 
@@ -317,8 +495,9 @@ def _card(
     net: Network,
     prepared: Prepared,
     loader: ImageLoader,
-    phases: dict[str, PhaseResult],
+    fit: Fit,
     metrics: dict[str, dict[str, float]],
+    cross: dict[str, Any] | None,
 ) -> ModelCard:
     t = prepared.targets
     classifier = opts.classify_tier is not None
@@ -361,13 +540,23 @@ def _card(
             },
             "split": {
                 "seed": opts.seed,
-                "fractions": fractions(),
+                "fractions": fractions(opts),
                 "grouped_by": prepared.grouped_by,
                 "counts": prepared.split_counts(),
                 "days": int(prepared.frame["day"].nunique()),
             },
             "options": opts.model_dump(),
-            "phases": {k: vars(v) for k, v in phases.items()},
+            "phases": {k: vars(v) for k, v in fit.phases.items()},
+            "selection": {
+                "chosen": fit.chosen,
+                "probe_val_spearman": fit.probe_val,
+                "fine_tuned_val_spearman": fit.fine_tuned_val,
+                "probe_alpha": None if fit.probe is None else fit.probe.alpha,
+                "probe_file": "probe.keras" if fit.probe is not None else None,
+                "rule": "fine-tuning is kept only where its validation Spearman beats the "
+                "probe's (ridge on pooled features, the head's starting point)",
+            },
+            "cross_validation": cross,
             "metrics": metrics,
             "versions": versions(),
         }

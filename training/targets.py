@@ -24,6 +24,12 @@ class Targets:
     std: float
     top_line: float  # the training part's top-5% line, in the model's output units
 
+    def to_scores(self, outputs: np.ndarray) -> np.ndarray:
+        """Regression outputs -> the crowd's score scale (classifier outputs unchanged)."""
+        if self.y.shape[1] != 1:
+            return np.asarray(outputs, dtype=float)
+        return np.asarray(outputs, dtype=float) * self.std + self.mean
+
 
 def make_targets(
     scores: np.ndarray,
@@ -43,7 +49,10 @@ def make_targets(
         weights = weights / weights[train].mean()
     if classify_tier is None:
         y = standard[:, None]
-        top_line = float(np.quantile(standard[train], 1 - TOP_SHARE))
+        # The score of the last image in the training part's top 5%: as many training images
+        # reach it as "the top 5%" holds (training.metrics.top_count).
+        ranked = np.sort(standard[train])[::-1]
+        top_line = float(ranked[max(1, int(np.ceil(TOP_SHARE * len(ranked) - 1e-9))) - 1])
     else:
         positive = (tiers >= classify_tier).astype(float)
         y = np.stack([1 - positive, positive], axis=1)

@@ -93,3 +93,29 @@ def calibrated_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = folder / "xception-calibrated.weights.h5"
     base.save_weights(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def calibrated_mobilenet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Random MobileNetV2 weights at 32x128 with BatchNorm statistics measured on test photos:
+    pooled features that vary with the photo, as pretrained ones do."""
+    import keras
+
+    from training.backbones import get_backbone
+    from training.backbones.mobilenet_v2_graph import classifier_model
+
+    keras.utils.set_random_seed(0)
+    backbone = get_backbone("mobilenetv2")
+    base = classifier_model((32, 128, 3))  # a weights file holds the whole classifier
+    folder = tmp_path_factory.mktemp("calibration-mobilenet")
+    pixels = []
+    for i, b in enumerate(np.linspace(0.05, 0.95, 16)):
+        write_photo(folder / f"{i}.jpg", float(b), i, size=(32, 128))
+        pixels.append(np.asarray(Image.open(folder / f"{i}.jpg"), dtype="float32"))
+    norms = [layer for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in norms:
+        layer.momentum = 0.0
+    base(backbone.preprocess(np.stack(pixels)), training=True)
+    path = folder / "mobilenetv2-calibrated.weights.h5"
+    base.save_weights(path)
+    return path

@@ -37,7 +37,8 @@ import tensorflow as tf
 
 from training.distribute import is_chief, make_strategy
 
-strategy_name, run_dir, global_batch, epochs = sys.argv[1], Path(sys.argv[2]), *map(int, sys.argv[3:])
+strategy_name, run_dir = sys.argv[1], Path(sys.argv[2])
+global_batch, epochs = map(int, sys.argv[3:])
 strategy = make_strategy(strategy_name)
 keras.utils.set_random_seed(0)
 rng = np.random.default_rng(0)

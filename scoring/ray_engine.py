@@ -68,7 +68,7 @@ class Replica:
 
     def __init__(
         self,
-        model_files: dict[str, bytes],
+        model_files: list[Any],
         batch_size: int,
         threads: int,
         s3: dict[str, str | None],
@@ -77,10 +77,13 @@ class Replica:
 
         if threads > 0:  # the replica's share of the node, not every core of it
             tf.config.threading.set_intra_op_parallelism_threads(threads)
+        import ray
+
         from scoring.loading import load_scoring_model
 
         folder = Path(tempfile.mkdtemp(prefix="beauty-replica-"))
-        for name, data in model_files.items():
+        files: dict[str, bytes] = ray.get(model_files[0])  # one copy per node, not per task
+        for name, data in files.items():
             (folder / name).write_bytes(data)
         self.model = load_scoring_model(folder, batch_size)
         self.s3 = s3
@@ -160,14 +163,14 @@ def score_on_ray(
         scored_blocks = dataset.map_batches(
             Replica,
             fn_constructor_kwargs={
-                "model_files": model_files(run_dir),
+                "model_files": [ray.put(model_files(run_dir))],
                 "batch_size": batch_size,
                 "threads": max(1, int(options.cpus_per_replica)),
                 "s3": {"region": settings.s3.region, "endpoint_url": settings.s3.endpoint_url},
             },
             batch_size=per_task,
             batch_format="numpy",
-            concurrency=replicas,
+            compute=ray.data.ActorPoolStrategy(size=replicas),
             num_cpus=options.cpus_per_replica,
             num_gpus=gpus,
             zero_copy_batch=True,

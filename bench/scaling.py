@@ -14,7 +14,7 @@ tables; the difference is the steady rate, without the fixed cost of a call (loa
 starting Ray's replicas), which 130,000 photos pay once. Ray's overhead per photo is the
 difference of the steady per-photo times of ``ray x1`` and ``local``.
 
-    .venv/bin/python -m bench.scaling --backbone xception --images 96
+    .venv/bin/python -m bench.scaling --backbone xception --images 48 --first 16
 """
 
 from __future__ import annotations

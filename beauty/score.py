@@ -54,18 +54,57 @@ def _progress(as_json: bool) -> Callable[[str], None]:
 @click.option(
     "--chunk", default=1024, show_default=True, type=click.IntRange(1), help="Images per part."
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: this process; ray: an actor pool of model replicas on a Ray cluster.",
+)
+@click.option(
+    "--address",
+    help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT [default: a Ray started for this call].",
+)
+@click.option(
+    "--cpus-per-replica",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="Ray: CPUs per model replica (one replica per GPU when the cluster has GPUs).",
+)
+@click.option(
+    "--replicas",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Ray: model replicas [0: as many as the cluster's CPUs or GPUs allow].",
+)
 @json_option
 def score_command(
-    gallery: str | None, model: str, batch_size: int, out: Path | None, chunk: int, as_json: bool
+    gallery: str | None,
+    model: str,
+    batch_size: int,
+    out: Path | None,
+    chunk: int,
+    engine: str,
+    address: str | None,
+    cpus_per_replica: float,
+    replicas: int,
+    as_json: bool,
 ) -> None:
     """Score every image of GALLERY (a folder or s3://bucket/prefix; default: the workspace's
     images) with a trained run: a table of scores and percentiles, and the embeddings beside it.
 
     Streams in batches and resumes: run it again after an interruption, and only the images
-    not scored yet are scored. Unreadable images are reported and skipped.
+    not scored yet are scored. Unreadable images are reported and skipped. `--engine ray`
+    scores on a Ray cluster (pip install 'beauty-crowd[ray]') and writes the same files.
     """
     ws, run_dir = run_context(model)
     from scoring.gallery import score_gallery
+    from scoring.ray_engine import RayOptions, import_ray
+
+    if engine == "ray":
+        import_ray()  # before any listing: a missing extra is one line
 
     result = score_gallery(
         run_dir,
@@ -75,6 +114,8 @@ def score_command(
         batch_size=batch_size,
         chunk=chunk,
         progress=_progress(as_json),
+        engine=engine,
+        ray=RayOptions(address, cpus_per_replica, replicas),
     )
     row = {
         "table": str(result.files.table),

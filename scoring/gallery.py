@@ -23,6 +23,7 @@ from infra.settings import Settings
 from infra.sources import open_source
 from infra.workspace import Workspace
 from scoring.parts import Parts, merge_parts, scored_uris
+from scoring.ray_engine import RayOptions
 from scoring.table import (
     LEDGER_GALLERY,
     TABLE_SUFFIXES,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 CHUNK = 1024  # images per part: what an interruption can cost at most
+ENGINES = ("local", "ray")
 
 
 @dataclass
@@ -93,6 +95,8 @@ def score_gallery(
     batch_size: int = 16,
     chunk: int = CHUNK,
     progress: Progress = print,
+    engine: str = "local",
+    ray: RayOptions | None = None,
 ) -> GalleryScores:
     """Score every image of a gallery with a trained run; resumes an interrupted call.
 
@@ -110,6 +114,11 @@ def score_gallery(
         Images per compiled call, and per saved part.
     progress : callable
         Receives one line per step and per saved part.
+    engine : str
+        ``local`` (this process) or ``ray`` (a Ray cluster, :mod:`scoring.ray_engine`); both
+        write the same files.
+    ray : RayOptions, optional
+        The cluster's address and the size of a replica, for ``engine="ray"``.
 
     Raises
     ------
@@ -118,6 +127,8 @@ def score_gallery(
         or a gallery none of whose images can be read.
     """
     started = time.monotonic()
+    if engine not in ENGINES:
+        raise BeautyError(f"unknown engine {engine!r}: choose {' or '.join(ENGINES)}")
     folder = Path(run_dir)
     card = read_card(folder)
     files = ScoresFiles(Path(out) if out else default_table(folder, gallery))
@@ -146,7 +157,16 @@ def score_gallery(
     skipped: list[Skip] = []
     if todo:
         progress(f"scoring {len(todo)} of {len(uris)} images ({reused} already scored)")
-        skipped = _score(folder, uris, todo, files, batch_size, chunk, progress, workspace)
+        if engine == "ray":
+            from scoring.ray_engine import score_on_ray
+
+            settings = workspace.settings if workspace else Settings()
+            skipped = score_on_ray(
+                folder, uris, todo, files, batch_size, chunk, progress, settings,
+                ray or RayOptions(),
+            )  # fmt: skip
+        else:
+            skipped = _score(folder, uris, todo, files, batch_size, chunk, progress, workspace)
     frame = merge_parts(files, meta, uris, workspace.settings if workspace else Settings())
     if frame.empty:
         raise BeautyError(f"none of the {len(uris)} images could be scored; see the skipped list")

@@ -74,13 +74,24 @@ def run_campaign(
     s3 = boto3.session.Session().client("s3", region_name="us-east-1")
     front = Loopback(lambda req: _serve_object(s3, req))
     custom = os.environ.get("MOTO_S3_CUSTOM_ENDPOINTS")
-    os.environ["MOTO_S3_CUSTOM_ENDPOINTS"] = front.origin  # moto answers the product's calls
+    # The product signs links with the front as S3's endpoint, so the browser asks the front;
+    # the product's own calls to that endpoint (CopyObject) are answered by moto.
+    os.environ["MOTO_S3_CUSTOM_ENDPOINTS"] = front.origin
     try:
         with FakeMTurk() as fake, MTurkFrame() as frame, chromium() as browser:
             figures = _campaign(
-                root, fake, frame, browser, s3, front.origin, hits, assignments,
-                screens_per_hit, seed, timeout,
-            )  # fmt: skip
+                root,
+                fake,
+                frame,
+                browser,
+                s3,
+                front.origin,
+                hits,
+                assignments,
+                screens_per_hit,
+                seed,
+                timeout,
+            )
     finally:
         front.close()
         if custom is None:
@@ -109,9 +120,15 @@ def _campaign(
     make_gold(ws, 4, seed=seed, qualification_share=0.0)
     for design in ("fourup", "pairwise"):
         plan(
-            ws, hits=hits, assignments=assignments, design=design, market="mturk",
-            screens_per_hit=screens_per_hit, gold_rate=0.3, seed=seed,
-        )  # fmt: skip
+            ws,
+            hits=hits,
+            assignments=assignments,
+            design=design,
+            market="mturk",
+            screens_per_hit=screens_per_hit,
+            gold_rate=0.3,
+            seed=seed,
+        )
     s3.create_bucket(Bucket=BUCKET)
     push_images(ws, f"s3://{BUCKET}/gallery", s3_client=s3)
     client = make_client(ws.settings.mturk, "sandbox")

@@ -75,7 +75,9 @@ def _print(report: MarketReport) -> None:
 def status_command(as_json: bool) -> None:
     """Per MTurk batch: slots open, work submitted, approved, rejected, expired; money.
 
-    Counts come from the ledger: run `beauty hits sync` first for fresh ones.
+    Counts come from the ledger: run `beauty hits sync` first for fresh ones. Money actions
+    written but not carried out (pending) are counted with what they would pay, and work
+    nearing MTurk's auto-approval is warned about.
     """
     status = market_status(workspace())
     if not status.batches and not as_json:
@@ -83,9 +85,12 @@ def status_command(as_json: bool) -> None:
         return
     columns = ["batch", "environment", "hits", "posted", "open", "submitted", "approved"]
     columns += ["rejected", "expired", "spent", "committed", "next_auto_approval"]
+    columns += ["pending_actions", "pending_pay"]
     emit([b.row() for b in status.batches], as_json, columns)
     if not as_json and status.batches:
         click.echo(f"spent ${status.spent:.2f}, committed ${status.committed:.2f}")
+    for p in status.pending if not as_json else []:
+        click.echo(f"pending {p.kind}: {p.count} (${p.dollars:.2f}), written but not carried out")
     for warning in status.warnings:
         click.echo(f"warning: {warning}", err=True)
 

@@ -5,6 +5,10 @@ selected images and the seconds spent on it. On MTurk each screen travels in one
 field named by the screen's token (MTurk drops unchecked checkboxes, so selections cannot be
 checkboxes); its value is the JSON ``{"selected": [...], "seconds": s}``.
 
+MTurk adds fields of its own to what the page posts (``assignmentId`` at least, and whatever
+else the form carries); only ours are read: the HIT field and fields named like a token. The
+raw answer is stored whole before parsing (:mod:`crowd.submissions`), so nothing is lost.
+
 Parsing checks shape only; :mod:`crowd.submissions` checks an answer against what its HIT
 showed.
 """
@@ -28,6 +32,7 @@ QFA_NS = (
     "QuestionFormAnswers.xsd"
 )
 _DOCTYPE = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_OURS = re.compile(TOKEN_PATTERN)
 
 Token = Annotated[str, Field(pattern=TOKEN_PATTERN)]
 
@@ -83,7 +88,9 @@ def parse_local_answer(raw: str) -> HitAnswer:
 def parse_mturk_answer(xml: str) -> HitAnswer:
     """Parse MTurk's QuestionFormAnswers XML: one FreeText field per screen, plus the HIT token.
 
-    A document with a DOCTYPE is refused before parsing, so no entity is ever expanded.
+    Fields that are not ours (``assignmentId``, anything not named like a token) are ignored,
+    whatever their content. A document with a DOCTYPE is refused before parsing, so no entity
+    is ever expanded.
 
     Raises
     ------
@@ -106,6 +113,8 @@ def parse_mturk_answer(xml: str) -> HitAnswer:
         text = node.find(f"{{{QFA_NS}}}FreeText")
         if not name:
             raise AnswerError("an answer without a QuestionIdentifier")
+        if name != HIT_FIELD and not _OURS.match(name):
+            continue  # a field MTurk or the browser added, such as assignmentId
         if text is None:
             raise AnswerError(f"field {name!r} is not a free-text answer")
         if name in fields:

@@ -199,11 +199,13 @@ def measure_mturk_page(content: HitContent) -> int:
 
 
 def sample_image_url(image_id: str) -> str:
-    """A URL shaped like the ones MTurk pages use: presigned for 7 days with temporary
-    credentials (signed offline with made-up credentials; it opens nothing)."""
+    """A URL shaped like the ones MTurk pages use: a per-HIT copy's key (:mod:`mturk.copies`),
+    presigned for 7 days with temporary credentials (signed offline with made-up credentials;
+    it opens nothing)."""
+    key = f"gallery/h/{'0' * 16}/{image_id}.jpg"  # a random 16-hex name stands in the same room
     url: str = _sample_signer().generate_presigned_url(
         "get_object",
-        Params={"Bucket": SAMPLE_BUCKET, "Key": f"gallery/{image_id}.jpg"},
+        Params={"Bucket": SAMPLE_BUCKET, "Key": key},
         ExpiresIn=7 * 24 * 3600,
     )
     return url

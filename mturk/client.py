@@ -161,6 +161,12 @@ def already_done(exc: ClientError) -> bool:
     )
 
 
+def insufficient_funds(exc: ClientError) -> bool:
+    """Whether MTurk refused a call because the requester's balance is short."""
+    text = f"{exc.response.get('TurkErrorCode', '')} {error_message(exc)}".lower()
+    return "insufficientfunds" in text or "insufficient funds" in text
+
+
 def unanswered(exc: BotoCoreError | ClientError) -> bool:
     """Whether a call that failed for good may still have been applied: no answer came, or a
     server error or throttling outlasted the retries."""
@@ -175,6 +181,11 @@ def market_error(exc: BotoCoreError | ClientError, action: str) -> BeautyError:
     missing = aws.credentials_error(exc)
     if missing is not None:
         return missing
+    if isinstance(exc, ClientError) and insufficient_funds(exc):
+        return BeautyError(
+            f"MTurk refused to {action} for want of funds ({error_message(exc)}): add funds, "
+            "then run the same command again; it continues where it stopped"
+        )
     if isinstance(exc, ClientError) and not unanswered(exc):
         return BeautyError(f"MTurk refused to {action}: {error_message(exc)}")
     return BeautyError(

@@ -4,6 +4,9 @@ Workers load images straight from S3 for a HIT's whole life: from posting, throu
 lifetime, to the end of the last assignment accepted just before it expires. A presigned URL
 lives at most 7 days, and one signed with temporary credentials dies with those credentials,
 so posting refuses links that would die first.
+
+Each HIT links to its own copies of its images (:mod:`mturk.copies`), never to the pushed
+objects, so that no URL ties one HIT's screens to another's or marks a gold variant.
 """
 
 from __future__ import annotations
@@ -17,15 +20,20 @@ from infra import aws
 from infra.errors import BeautyError
 from infra.sources import S3Source, is_s3
 from infra.workspace import Workspace
+from mturk.copies import copies_root, make_copies, record_copies
 
 
 @dataclass
 class ImageLinks:
-    """Presigned URLs by image id, signed once per image."""
+    """Presigned URLs of each HIT's own copies of its images, signed once per copy."""
 
+    ws: Workspace
     s3: Any
     expires_in: int
     uris: dict[str, str]
+    formats: dict[str, str]
+    root: str
+    _copies: dict[tuple[int, str], str] = field(default_factory=dict)
     _signed: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -40,6 +48,7 @@ class ImageLinks:
             An image only on the local disk, or links that would die before the HITs end.
         """
         uris = s3_uris(ws, hit_ids)
+        root = copies_root(uris.values())
         settings = ws.settings
         needed = settings.mturk.lifetime_seconds + settings.mturk.assignment_duration_seconds
         expiry = settings.s3.url_expiry_seconds
@@ -53,13 +62,35 @@ class ImageLinks:
             "s3", region=settings.s3.region, endpoint_url=settings.s3.endpoint_url
         )
         _check_credentials(s3, timedelta(seconds=needed))
-        return cls(s3=s3, expires_in=expiry, uris=uris)
+        formats = {
+            str(r["id"]): str(r["format"])
+            for r in ws.ledger.query(
+                f"SELECT id, format FROM images WHERE id IN ({','.join('?' * len(uris))})",
+                list(uris),
+            )
+        }
+        return cls(ws=ws, s3=s3, expires_in=expiry, uris=uris, formats=formats, root=root)
 
-    def url(self, image_id: str) -> str:
-        if image_id not in self._signed:
-            uri = self.uris[image_id]
-            self._signed[image_id] = S3Source(uri, client=self.s3).url(uri, self.expires_in)
-        return self._signed[image_id]
+    def copy_hit(self, hit_id: int, image_ids: Sequence[str]) -> None:
+        """Record, then make, HIT ``hit_id``'s copies of ``image_ids`` (see :mod:`mturk.copies`).
+
+        Raises
+        ------
+        BeautyError
+            S3 refused a copy.
+        """
+        wanted = {image: self.uris[image] for image in image_ids}
+        copies = record_copies(self.ws.ledger, hit_id, wanted, self.formats, self.root)
+        make_copies(self.s3, copies.values(), workers=self.ws.settings.s3.workers)
+        for image, (_, uri) in copies.items():
+            self._copies[(hit_id, image)] = uri
+
+    def url(self, hit_id: int, image_id: str) -> str:
+        """The presigned URL of HIT ``hit_id``'s copy of ``image_id`` (after :meth:`copy_hit`)."""
+        uri = self._copies[(hit_id, image_id)]
+        if uri not in self._signed:
+            self._signed[uri] = S3Source(uri, client=self.s3).url(uri, self.expires_in)
+        return self._signed[uri]
 
 
 def s3_uris(ws: Workspace, hit_ids: Sequence[int]) -> dict[str, str]:
@@ -77,7 +108,8 @@ def s3_uris(ws: Workspace, hit_ids: Sequence[int]) -> dict[str, str]:
     if local:
         raise BeautyError(
             f"{len(local)} image(s) exist only on this disk (e.g. {', '.join(local[:3])}) and "
-            "MTurk workers cannot load them: run `beauty images push s3://bucket/prefix` first"
+            "MTurk workers cannot load them: run `beauty images push s3://bucket/prefix` "
+            "(again after `beauty gold make`: its variants are images to push too)"
         )
     return {str(r["image_id"]): str(r["s3_uri"]) for r in rows}
 

@@ -291,10 +291,11 @@ def _hit_type(ws: Workspace, client: Any, batch: sqlite3.Row, environment: Envir
 def _question(ledger: Ledger, hit_id: int, links: ImageLinks, environment: Environment) -> str:
     content = hit_content(ledger, hit_id)
     ids = content.image_ids()
+    links.copy_hit(hit_id, sorted(set(ids.values())))
     html = render_hit_page(
         content,
         mode="mturk",
-        image_url=lambda token: links.url(ids[token]),
+        image_url=lambda token: links.url(hit_id, ids[token]),
         submit_url=LIVE_SUBMIT_URL if environment == "live" else SANDBOX_SUBMIT_URL,
     )
     return mturk_question_xml(html)

@@ -11,7 +11,8 @@ crash is settled the same way, and MTurk's own state tells what already happened
 - exclude, include, block: setting a qualification or a block twice changes nothing.
 
 A call that never got an answer (the network, retries exhausted) leaves the row pending and
-stops the run: the next run settles it before anything new.
+stops the run: the next run settles it before anything new. So does MTurk refusing for want of
+funds: the bonus is still owed, and is paid once the account is funded.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from infra.errors import BeautyError
 from infra.ledger import Ledger, utcnow
 from infra.settings import MTurkSettings
 from mturk.client import (
@@ -32,11 +34,13 @@ from mturk.client import (
     already_done,
     each,
     error_message,
+    insufficient_funds,
     market_error,
     unanswered,
 )
 from mturk.hit_type import exclusion_qualification
 
+FUNDS_URL = "https://requester.mturk.com/account"
 TOKEN_MEMORY = timedelta(hours=23)  # MTurk remembers a token 24 hours; keep a margin
 FEEDBACK_CHARS = 1024
 
@@ -101,6 +105,11 @@ def _settle(
     except ClientError as exc:
         if unanswered(exc):
             raise market_error(exc, f"{kind} ({row['token']})") from exc
+        if insufficient_funds(exc):
+            raise BeautyError(
+                f"MTurk refused a {kind} for want of funds ({error_message(exc)}): add funds at "
+                f"{FUNDS_URL}, then run the same command again; the {kind} stays pending"
+            ) from exc
         state, detail = "failed", error_message(exc)
     except BotoCoreError as exc:
         raise market_error(exc, f"{kind} ({row['token']})") from exc

@@ -1,5 +1,7 @@
 """A small MTurk campaign for tests: a gallery pushed to S3, an MTurk batch, a fake MTurk, crashes.
 
+S3 is moto's (``tests/mturk/conftest.py`` starts it for every test here).
+
 Crashes are raised from botocore's own event hooks at a named point of a call
 (``before-call``: the intent is written, nothing sent; ``after-call``: MTurk applied it and
 answered, the ledger has not heard), then the command is simply run again.
@@ -7,6 +9,9 @@ answered, the ledger has not heard), then the command is simply run again.
 
 from __future__ import annotations
 
+import json
+import re
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +22,8 @@ import pytest
 
 from crowd.answers import HitAnswer, mturk_answer_xml
 from crowd.content import hit_content
+from crowd.page import HTML_QUESTION_NS
+from infra.gallery import push_images
 from infra.workspace import Workspace
 from mturk.client import make_client
 from tests.crowd.market_fixtures import (
@@ -95,15 +102,12 @@ def dummy_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BEAUTY_QUIET", "1")
 
 
-def push(ws: Workspace) -> None:
-    """What `beauty images push s3://BUCKET/gallery` records, without uploading."""
-    with ws.ledger.transaction() as conn:
-        for (image_id,) in conn.execute("SELECT id FROM images").fetchall():
-            conn.execute(
-                "INSERT OR IGNORE INTO image_uris (uri, image_id, file_name, kind) "
-                "VALUES (?, ?, ?, 'pushed')",
-                (f"s3://{BUCKET}/gallery/{image_id}.jpg", image_id, f"{image_id}.jpg"),
-            )
+def push(ws: Workspace, s3: Any) -> None:
+    """`beauty images push s3://BUCKET/gallery` into moto's S3."""
+    if BUCKET not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        s3.create_bucket(Bucket=BUCKET)
+    report = push_images(ws, f"s3://{BUCKET}/gallery", s3_client=s3)
+    assert not report.failed, report.failed
 
 
 def make_campaign(
@@ -127,13 +131,13 @@ def make_campaign(
         market="mturk",
         gold_rate=0.5 if gold else 0.0,
     )
+    s3 = boto3.session.Session().client("s3", region_name="us-east-1")
     if pushed:
-        push(ws)
+        push(ws, s3)
     sleeps: list[float] = []
     client = make_client(
         ws.settings.mturk, "sandbox", sleep=sleeps.append, max_attempts=max_attempts
     )
-    s3 = boto3.session.Session().client("s3", region_name="us-east-1")
     return Campaign(ws=ws, fake=fake, client=client, s3=s3, batch=batch, sleeps=sleeps)
 
 
@@ -143,3 +147,26 @@ def age_actions(ws: Workspace, hours: float) -> None:
     stamp = then.isoformat().replace("+00:00", "Z")
     with ws.ledger.transaction() as conn:
         conn.execute("UPDATE money_actions SET created_at = ?", (stamp,))
+
+
+def question_html(question: str) -> str:
+    """The page inside an HTMLQuestion, as MTurk serves it to a worker's browser."""
+    root = ET.fromstring(question)
+    return (root.findtext(f"{{{HTML_QUESTION_NS}}}HTMLContent") or "").strip()
+
+
+def page_image_urls(html: str) -> dict[str, str]:
+    """Image token -> the URL the page loads it from (the page's own compaction undone)."""
+    found = re.search(r'<script type="application/json" id="data">(.*?)</script>', html, re.S)
+    assert found is not None, "no page data in the HTML"
+    data = json.loads(found.group(1))
+
+    def url(index: int) -> str:
+        entry = data["urls"][index]
+        if data["query"] is None:
+            return str(data["base"] + entry[0])
+        own = iter(entry[1:])
+        query = "&".join(next(own) if part == 0 else part for part in data["query"])
+        return f"{data['base']}{entry[0]}?{query}"
+
+    return {token: url(index) for s in data["screens"] for token, index in s["images"]}

@@ -162,3 +162,22 @@ def test_auto_approval_on_mturk_is_followed_and_logged(world: Campaign) -> None:
     assert states == {"approved"}
     logged = world.ws.ledger.query("SELECT actor, decision FROM decisions")
     assert [(r["actor"], r["decision"]) for r in logged] == [("mturk", "approve")] * 3
+
+
+def test_answers_with_mturk_own_fields_are_parsed_and_kept_raw(world: Campaign) -> None:
+    """MTurk may echo the form's assignmentId into the answer: it is kept raw, never refused."""
+    hit = world.hits()[0]
+    xml = world.answer(hit["id"])
+    echoed = xml.replace(
+        "<Answer>",
+        "<Answer><QuestionIdentifier>assignmentId</QuestionIdentifier>"
+        "<FreeText>3EXAMPLEASSIGNMENT</FreeText></Answer><Answer>",
+        1,
+    )
+    assert echoed.count("assignmentId") == 1
+    world.fake.submit(hit["remote_id"], WORKERS[0], echoed)
+    report = run(world)
+    assert (report.stored, report.parse_failed) == (1, 0)
+    (row,) = stored(world)
+    assert row["parse_state"] == "ok" and row["judged"] == 2
+    assert "3EXAMPLEASSIGNMENT" in row["raw_answer"]

@@ -331,3 +331,25 @@ def test_exactly_once_whatever_fails(
         assert {a["AssignmentStatus"] for a in fake.assignments.values()} == {"Approved"}
         assert sorted(b["AssignmentId"] for b in fake.bonuses) == sorted(fake.assignments)
         assert {s for _, s in actions(world)} == {"done"}
+
+
+def test_hits_review_killed_mid_payment_settles_on_the_next_run_without_new_verdicts(
+    world: Campaign, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    import mturk.client
+    from beauty.cli import cli
+
+    monkeypatch.setattr(mturk.client, "make_client", lambda *args, **kwargs: world.client)
+    world.crash("after", "ApproveAssignment", on_call=2)
+    review = ["-w", str(world.ws.root), "hits", "review"]
+    with pytest.raises(Crash):
+        CliRunner().invoke(cli, review, catch_exceptions=False)
+    assert ("approve", "pending") in actions(world)
+    again = CliRunner().invoke(cli, review, catch_exceptions=False)
+    assert again.exit_code == 0, again.output
+    assert again.stdout.splitlines()[-1].startswith("MTurk:")  # the market said what it settled
+    assert {s for _, s in actions(world)} == {"done"}
+    approvals = sum(k == "approve" for k, _ in actions(world))
+    assert approvals >= 2 and world.fake.applied["ApproveAssignment"] == approvals

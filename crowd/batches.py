@@ -18,12 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from crowd import markets
 from crowd.content import HitContent, ScreenContent, ScreenKind, hit_content
-from crowd.rank import RELIABILITY_TABLE
+from crowd.rank import RELIABILITY_TABLE, read_reliability
 from crowd.tokens import new_token
 from infra.errors import BeautyError
 from infra.ledger import Ledger, utcnow
 from infra.settings import Settings
-from infra.text import from_csv_cell
 from infra.workspace import Workspace
 from ranking.design import SCREEN_SIZE, gold_per_hit, pack_hits, plan_screens, screens_needed
 from ranking.routing import trusted_workers
@@ -262,16 +261,13 @@ def _scores(ws: Workspace, scores: pd.DataFrame | None) -> pd.DataFrame:
 def _trusted(ws: Workspace, spec: BatchSpec, share: float) -> list[str]:
     """The most reliable workers of the batch's market not excluded, by the table ``beauty rank``
     wrote."""
-    path = ws.tables_dir / RELIABILITY_TABLE
-    if not path.exists():
+    reliability = read_reliability(ws)
+    if reliability is None:
         raise BeautyError(
-            f"a trusted batch needs each worker's learned reliability, and {path} is missing: "
-            "run `beauty rank` (method crowdbt or fourup)"
+            "a trusted batch needs each worker's learned reliability, and "
+            f"{ws.tables_dir / RELIABILITY_TABLE} is missing: run `beauty rank` "
+            "(method crowdbt or fourup)"
         )
-    table = pd.read_csv(path, dtype={"worker": str})
-    if not {"worker", "reliability"} <= set(table.columns):
-        raise BeautyError(f"{path} lacks columns worker, reliability: run `beauty rank` again")
-    table["worker"] = table["worker"].map(from_csv_cell)
     # Excluded workers could not take the batch anyway; they must not use up its places.
     known = {
         r[0]
@@ -279,13 +275,13 @@ def _trusted(ws: Workspace, spec: BatchSpec, share: float) -> list[str]:
             "SELECT id FROM workers WHERE market = ? AND excluded = 0", (spec.market,)
         )
     }
-    table = table[table["worker"].isin(known)]
-    if len(table) < spec.assignments:
+    reliability = reliability[reliability.index.isin(known)]
+    if len(reliability) < spec.assignments:
         raise BeautyError(
-            f"{len(table)} {spec.market} workers have a learned reliability, fewer than the "
+            f"{len(reliability)} {spec.market} workers have a learned reliability, fewer than the "
             f"{spec.assignments} assignments a HIT needs: collect a batch open to everyone first"
         )
-    return trusted_workers(table.set_index("worker")["reliability"], share, spec.assignments)
+    return trusted_workers(reliability, share, spec.assignments)
 
 
 def _write(

@@ -6,12 +6,12 @@ rejection or bonus an earlier run left pending (a crash mid-call) is always sett
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from crowd import markets
 from crowd.market import MarketReport
+from crowd.rank import read_reliability
 from crowd.review import Verdict, decide
 from infra.workspace import Workspace
 
@@ -37,19 +37,12 @@ def carry_out(ws: Workspace, verdicts: Sequence[Verdict]) -> dict[str, MarketRep
 def review(ws: Workspace, batch_id: int | None = None, dry_run: bool = False) -> ReviewOutcome:
     """Decide verdicts for the workspace's submitted work and, unless ``dry_run``, carry them
     out on their markets."""
-    verdicts = decide(ws.ledger, ws.settings.review, batch_id, _reliability(ws))
+    reliability = read_reliability(ws)
+    learned = None if reliability is None else {str(w): float(r) for w, r in reliability.items()}
+    verdicts = decide(ws.ledger, ws.settings.review, batch_id, learned)
     if dry_run:
         return ReviewOutcome(verdicts)
     return ReviewOutcome(verdicts, carry_out(ws, verdicts))
-
-
-def _reliability(ws: Workspace) -> dict[str, float] | None:
-    """The learned reliability of the last fit (``tables/reliability.csv``), if any."""
-    path = ws.tables_dir / "reliability.csv"
-    if not path.exists():
-        return None
-    with path.open(newline="", encoding="utf-8") as f:
-        return {row["worker"]: float(row["reliability"]) for row in csv.DictReader(f)}
 
 
 def _markets_of(ws: Workspace, assignment_ids: Sequence[int]) -> dict[int, str]:

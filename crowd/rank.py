@@ -17,6 +17,7 @@ from crowd.judgments import fourup_answers, gold_record, judgments_table
 from crowd.votes import ledger_votes, write_table
 from infra.errors import BeautyError
 from infra.gallery import derived_images, gallery_ids, image_records
+from infra.text import from_csv_cell
 from infra.workspace import Workspace
 from ranking import methods
 from ranking.gold import worker_gold
@@ -94,6 +95,19 @@ def rank_workspace(
         table = fit.worker_reliability.rename("reliability").rename_axis("worker").reset_index()
         write_table(table, paths[-1])
     return fit, paths
+
+
+def read_reliability(ws: Workspace) -> pd.Series | None:
+    """Each worker's learned reliability from the last ``beauty rank`` (None when it wrote
+    none), worker names restored from the CSV's formula-safe form."""
+    path = ws.tables_dir / RELIABILITY_TABLE
+    if not path.exists():
+        return None
+    table = pd.read_csv(path, dtype={"worker": str})
+    if not {"worker", "reliability"} <= set(table.columns):
+        raise BeautyError(f"{path} lacks columns worker, reliability: run `beauty rank` again")
+    workers = table["worker"].map(from_csv_cell)
+    return pd.Series(table["reliability"].to_numpy(dtype=float), index=workers, name="reliability")
 
 
 def kendall_vs_truth(ws: Workspace, table: pd.DataFrame, truth_path: Path) -> float:

@@ -9,6 +9,7 @@ gets an opaque token, so the page a worker sees names nothing it could tell gold
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -371,6 +372,17 @@ def list_batches(ledger: Ledger) -> list[dict[str, Any]]:
         record["offered_to"] = record["offered_to"] or None
         out.append(record | {"reward": reward, "cost": cost})
     return out
+
+
+def batch_filter(
+    batch_id: int | Sequence[int] | None, column: str = "b.id"
+) -> tuple[str, tuple[int, ...]]:
+    """SQL that keeps one batch, several, or (None) every batch, ``AND b.id IN (...)``, and its
+    parameters."""
+    if batch_id is None:
+        return "", ()
+    ids = (batch_id,) if isinstance(batch_id, int) else tuple(batch_id)
+    return f"AND {column} IN ({','.join('?' * len(ids))}) ", ids
 
 
 def open_batches(ledger: Ledger, batch_id: int | None = None) -> dict[str, list[int]]:

@@ -13,7 +13,7 @@ throttling bursts take no time.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from botocore.config import Config
@@ -113,19 +113,6 @@ def _replace_sleep(client: Any, sleep: Callable[[float], None], max_attempts: in
         return delay
 
     events.register(_RETRY_EVENT, needs_retry, unique_id=_RETRY_ID)
-
-
-def batch_filter(batch_id: int | Sequence[int] | None) -> str:
-    """SQL that keeps one batch, several, or (None) all: ``AND b.id IN (...)``."""
-    return (
-        "" if batch_id is None else f"AND b.id IN ({','.join('?' * len(batch_params(batch_id)))}) "
-    )
-
-
-def batch_params(batch_id: int | Sequence[int] | None) -> tuple[int, ...]:
-    if batch_id is None:
-        return ()
-    return (batch_id,) if isinstance(batch_id, int) else tuple(batch_id)
 
 
 class Clients:

@@ -9,6 +9,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from crowd.batches import batch_filter
 from infra.errors import BeautyError
 from infra.ledger import Ledger, utcnow
 from infra.progress import bar
@@ -16,8 +17,6 @@ from infra.workspace import Workspace
 from mturk.client import (
     Clients,
     Environment,
-    batch_filter,
-    batch_params,
     error_message,
     market_error,
 )
@@ -118,7 +117,7 @@ def delete_hits(ws: Workspace, batch_id: int | None = None, *, client: Any = Non
 def _posted(
     ledger: Ledger, batch_id: int | Sequence[int] | None, extra: str, params: tuple[Any, ...]
 ) -> list[Any]:
-    where = batch_filter(batch_id)
+    where, chosen = batch_filter(batch_id)
     return ledger.query(
         "SELECT h.id, h.remote_id, t.environment, "
         "  (SELECT COUNT(*) FROM assignments a WHERE a.hit_id = h.id AND a.state = 'submitted') "
@@ -126,7 +125,7 @@ def _posted(
         "FROM hits h JOIN batches b ON b.id = h.batch_id "
         "JOIN mturk_hit_types t ON t.batch_id = b.id "
         f"WHERE h.post_state = 'posted' {extra} {where}ORDER BY h.id",
-        (*params, *batch_params(batch_id)),
+        (*params, *chosen),
     )
 
 

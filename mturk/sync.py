@@ -17,11 +17,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from crowd.batches import batch_filter
 from crowd.submissions import store_submission
 from infra.ledger import Ledger, iso, utcnow
 from infra.progress import bar
 from infra.workspace import Workspace
-from mturk.client import Clients, Environment, batch_filter, batch_params, each, market_error
+from mturk.client import Clients, Environment, each, market_error
 from mturk.notifications import Drained, delete, drain, queue_url, sqs_client_for
 
 STATUSES = ["Submitted", "Approved", "Rejected"]
@@ -90,6 +91,7 @@ def _unfinished(
     """
     settle = timedelta(seconds=ws.settings.mturk.assignment_duration_seconds)
     cutoff = iso(datetime.now(UTC) - settle)
+    where, chosen = batch_filter(batch_id)
     rows = ledger.query(
         "SELECT h.id, h.remote_id, h.expires_at, t.environment, b.assignments, "
         "  (SELECT COUNT(*) FROM assignments a WHERE a.hit_id = h.id "
@@ -97,10 +99,8 @@ def _unfinished(
         "  (SELECT COUNT(*) FROM assignments a WHERE a.hit_id = h.id) AS got "
         "FROM hits h JOIN batches b ON b.id = h.batch_id "
         "JOIN mturk_hit_types t ON t.batch_id = b.id "
-        "WHERE h.post_state = 'posted' AND b.market = 'mturk' "
-        + batch_filter(batch_id)
-        + "ORDER BY h.id",
-        batch_params(batch_id),
+        "WHERE h.post_state = 'posted' AND b.market = 'mturk' " + where + "ORDER BY h.id",
+        chosen,
     )
     out: dict[Environment, list[sqlite3.Row]] = {}
     for r in rows:

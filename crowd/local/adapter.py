@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
+from crowd.batches import batch_filter
 from crowd.content import HitContent
 from crowd.local.market import NAME
 from crowd.market import Confirm, MarketReport
@@ -42,7 +43,7 @@ class LocalLabeling:
     def collect(
         self, ws: Workspace, batch_ids: Sequence[int] | None, *, full: bool
     ) -> MarketReport:
-        where, params = _batches(batch_ids)
+        where, params = batch_filter(batch_ids)
         submitted = ws.ledger.scalar(
             "SELECT COUNT(*) FROM assignments a JOIN hits h ON h.id = a.hit_id "
             "JOIN batches b ON b.id = h.batch_id "
@@ -66,7 +67,7 @@ class LocalLabeling:
         return MarketReport(lines, changed=recorded)
 
     def close(self, ws: Workspace, batch_ids: Sequence[int] | None) -> MarketReport:
-        where, params = _batches(batch_ids, "id")
+        where, params = batch_filter(batch_ids, "id")
         with ws.ledger.transaction() as conn:
             closed = conn.execute(
                 f"UPDATE batches SET state = 'closed' WHERE market = ? AND state = 'open' {where}",
@@ -75,10 +76,3 @@ class LocalLabeling:
         return MarketReport(
             [f"{closed} local batch(es) closed: no more HITs handed out"], changed=closed
         )
-
-
-def _batches(batch_ids: Sequence[int] | None, column: str = "b.id") -> tuple[str, tuple[int, ...]]:
-    if batch_ids is None:
-        return "", ()
-    ids = tuple(batch_ids)
-    return f"AND {column} IN ({','.join('?' * len(ids))})", ids

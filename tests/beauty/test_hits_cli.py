@@ -133,3 +133,13 @@ def test_gold_add_and_qualification_build(run: Run, tmp_path: Path) -> None:
         "hits", "qualification", "build", "--base-url", "https://x", "--kind", "fourup", code=1
     )
     assert "no fourup gold" in out
+
+
+def test_post_sync_and_expire_reach_a_local_batch_through_its_market(run: Run) -> None:
+    run("hits", "plan", "--design", "pairwise", "--hits", "2", "--gold-rate", "0")
+    assert "`beauty label serve` hands them out" in run("hits", "post", "1")
+    assert "local: 0 assignment(s) in" in run("hits", "sync")
+    assert "1 local batch(es) closed" in run("hits", "expire", "1")
+    (batch,) = json.loads(run("hits", "list", "--json"))
+    assert batch["state"] == "closed"
+    assert "0 local batch(es) closed" in run("hits", "expire", "1")  # closing twice is harmless

@@ -57,7 +57,7 @@ def contact_sheet(
             image = "<div class=missing>unreadable</div>"
         else:
             (thumbs_dir / f"{i:05d}.jpg").write_bytes(data)
-            thumbs.append(Image.open(io.BytesIO(data)) if i <= PNG_LIMIT else None)
+            thumbs.append(_png_cell(data) if i <= PNG_LIMIT else None)
             image = f'<img loading="lazy" src="{SHEET}/{i:05d}.jpg" alt="">'
         cells.append(
             f"<figure>{image}<figcaption><b>{html.escape(title)}</b><br>"
@@ -92,6 +92,14 @@ def _thumbnail_jpeg(uri: str, read: Reader) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=85)
     return buffer.getvalue()
+
+
+def _png_cell(data: bytes) -> Image.Image:
+    """A thumbnail at most half the sheet wide: two panoramas a row keep the PNG of
+    :data:`PNG_LIMIT` photos a few thousand pixels tall and a few megabytes."""
+    cell = Image.open(io.BytesIO(data))
+    cell.thumbnail((SHEET_WIDTH // 2 - 15, THUMB_HEIGHT))
+    return cell
 
 
 def _sheet_png(

@@ -54,16 +54,9 @@ def _csv(rows: list[list[str]], header: list[str]) -> str:
 def test_votes_import_of_any_file_is_ok_or_one_line(
     ws: Workspace, tmp_path: Path, header: list[str], rows: list[list[str]], raw: bytes | None
 ) -> None:
-    path = tmp_path / "votes.csv"
-    if raw is None:
-        path.write_text(_csv(rows, header), encoding="utf-8", errors="surrogateescape")
-    else:
-        path.write_bytes(raw)
-    before = ws.ledger.scalar("SELECT COUNT(*) FROM imported_votes")
-    out = beauty("-w", str(ws.root), "votes", "import", str(path))
-    ok_or_one_line(out)
-    if out.code:
-        assert ws.ledger.scalar("SELECT COUNT(*) FROM imported_votes") == before
+    _any_file_is_ok_or_one_line(
+        ws, tmp_path / "votes.csv", header, rows, raw, "imported_votes", ["votes", "import"]
+    )
 
 
 @FAST
@@ -75,16 +68,31 @@ def test_votes_import_of_any_file_is_ok_or_one_line(
 def test_gold_add_of_any_file_is_ok_or_one_line(
     ws: Workspace, tmp_path: Path, header: list[str], rows: list[list[str]], raw: bytes | None
 ) -> None:
-    path = tmp_path / "gold.csv"
+    _any_file_is_ok_or_one_line(
+        ws, tmp_path / "gold.csv", header, rows, raw, "gold_items", ["gold", "add"]
+    )
+
+
+def _any_file_is_ok_or_one_line(
+    ws: Workspace,
+    path: Path,
+    header: list[str],
+    rows: list[list[str]],
+    raw: bytes | None,
+    table: str,
+    command: list[str],
+) -> None:
+    """``beauty COMMAND PATH`` on a CSV of ``rows`` (or ``raw`` bytes) succeeds, or prints one
+    line, exits 1 and leaves ``table`` as it was."""
     if raw is None:
         path.write_text(_csv(rows, header), encoding="utf-8", errors="surrogateescape")
     else:
         path.write_bytes(raw)
-    before = ws.ledger.scalar("SELECT COUNT(*) FROM gold_items")
-    out = beauty("-w", str(ws.root), "gold", "add", str(path))
+    before = ws.ledger.scalar(f"SELECT COUNT(*) FROM {table}")
+    out = beauty("-w", str(ws.root), *command, str(path))
     ok_or_one_line(out)
     if out.code:
-        assert ws.ledger.scalar("SELECT COUNT(*) FROM gold_items") == before
+        assert ws.ledger.scalar(f"SELECT COUNT(*) FROM {table}") == before
 
 
 SECTIONS = ["images", "hits", "review", "ranking", "label", "training", "mturk", "s3", "x"]

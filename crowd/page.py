@@ -5,9 +5,9 @@ submits: on MTurk as one hidden form field per screen posted to ``externalSubmit
 the same answer in JSON posted to the server. Screens, images and the HIT are named only by
 opaque tokens, and gold screens are rendered exactly like the others.
 
-MTurk caps a question at 65,535 bytes. Presigned S3 URLs signed with temporary credentials run
-to about 1.5 KB each, most of it query parameters every URL shares (credential, date, security
-token); the page carries those once and each image's own part (its path and signature) once.
+Presigned S3 URLs run to about 1.5 KB each, most of it query parameters every URL shares
+(credential, date, security token); the page carries those once and each image's own part (its
+path and signature) once, which keeps it under MTurk's question size (:mod:`mturk.question`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import shutil
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import jinja2
 
@@ -29,25 +29,12 @@ from infra.sources import read_verified
 from infra.workspace import Workspace
 
 Mode = Literal["mturk", "local", "preview"]
-SANDBOX_SUBMIT_URL = "https://workersandbox.mturk.com/mturk/externalSubmit"
-LIVE_SUBMIT_URL = "https://www.mturk.com/mturk/externalSubmit"
 PREVIEW_ASSIGNMENT = "ASSIGNMENT_ID_NOT_AVAILABLE"  # what MTurk passes before a worker accepts
-MAX_QUESTION_BYTES = 65_535
-HTML_QUESTION_NS = (
-    "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2011-11-11/HTMLQuestion.xsd"
-)
 DEFAULT_INSTRUCTIONS = (
     "These are photos of one city skyline, taken at different times. Judge each as a photo: "
     "light, sharpness, colour, and whether the view is worth showing."
 )
 SLOTS = 4
-# A presigned URL signed with temporary credentials: the session token makes most of its length.
-SAMPLE_SESSION_TOKEN_CHARS = 1150
-SAMPLE_BUCKET = "beauty-crowd-gallery"
-
-
-class PageTooLarge(BeautyError):
-    """A HIT page over MTurk's question size limit."""
 
 
 def render_hit_page(
@@ -69,13 +56,12 @@ def render_hit_page(
         What the HIT shows (:func:`crowd.content.hit_content`).
     mode : {"mturk", "local", "preview"}
         ``mturk``: a form posted to ``submit_url`` (MTurk's externalSubmit, see
-        :data:`SANDBOX_SUBMIT_URL` and :data:`LIVE_SUBMIT_URL`) with the assignment id, which
-        the page also reads from its own URL as MTurk passes it; while that id is
-        :data:`PREVIEW_ASSIGNMENT` there is no submit button. ``local``: the page POSTs the
-        answer as JSON (:class:`crowd.answers.HitAnswer`) to ``submit_url``, then goes to the
-        ``next`` URL of the JSON reply, else ``next_url``, else reloads; an error reply
-        ``{"error": "..."}`` is shown and the answer kept for another try. ``preview``: no
-        submit; the last step shows the answer that would be sent.
+        :mod:`mturk.question`) with the assignment id, which the page also reads from its own
+        URL as MTurk passes it; while that id is :data:`PREVIEW_ASSIGNMENT` there is no submit
+        button. ``local``: the page POSTs the answer as JSON (:class:`crowd.answers.HitAnswer`)
+        to ``submit_url``, then goes to the ``next`` URL of the JSON reply, else ``next_url``,
+        else reloads; an error reply ``{"error": "..."}`` is shown and the answer kept for
+        another try. ``preview``: no submit; the last step shows the answer that would be sent.
     image_url : callable
         Image token -> URL the browser loads it from.
     submit_url : str
@@ -157,73 +143,6 @@ def _common_folder(bases: list[str]) -> str:
     while not all(b.startswith(prefix) for b in bases):
         prefix = prefix[: prefix.rstrip("/").rfind("/") + 1]
     return prefix
-
-
-def mturk_question_xml(html: str, frame_height: int = 0) -> str:
-    """Wrap a page in MTurk's HTMLQuestion (``frame_height`` 0: the frame fits the page).
-
-    Raises
-    ------
-    PageTooLarge
-        Over MTurk's 65,535 bytes.
-    """
-    xml = _question_xml(html, frame_height)
-    size = len(xml.encode("utf-8"))
-    if size > MAX_QUESTION_BYTES:
-        raise PageTooLarge(
-            f"HIT page of {size:,} bytes is over MTurk's {MAX_QUESTION_BYTES:,}: plan fewer "
-            "screens per HIT, or serve images from short public URLs"
-        )
-    return xml
-
-
-def _question_xml(html: str, frame_height: int) -> str:
-    body = html.replace("]]>", "]]]]><![CDATA[>")  # the one sequence CDATA cannot hold
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f'<HTMLQuestion xmlns="{HTML_QUESTION_NS}"><HTMLContent><![CDATA[\n{body}\n]]>'
-        f"</HTMLContent><FrameHeight>{frame_height}</FrameHeight></HTMLQuestion>"
-    )
-
-
-def measure_mturk_page(content: HitContent) -> int:
-    """Bytes of this HIT's MTurk question with realistic ~1.5 KB presigned image URLs."""
-    ids = content.image_ids()
-    html = render_hit_page(
-        content,
-        mode="mturk",
-        image_url=lambda token: sample_image_url(ids[token]),
-        submit_url=LIVE_SUBMIT_URL,
-    )
-    return len(_question_xml(html, 0).encode("utf-8"))
-
-
-def sample_image_url(image_id: str) -> str:
-    """A URL shaped like the ones MTurk pages use: a per-HIT copy's key (:mod:`mturk.copies`),
-    presigned for 7 days with temporary credentials (signed offline with made-up credentials;
-    it opens nothing)."""
-    key = f"gallery/h/{'0' * 16}/{image_id}.jpg"  # a random 16-hex name stands in the same room
-    url: str = _sample_signer().generate_presigned_url(
-        "get_object",
-        Params={"Bucket": SAMPLE_BUCKET, "Key": key},
-        ExpiresIn=7 * 24 * 3600,
-    )
-    return url
-
-
-@cache
-def _sample_signer() -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        region_name="us-east-1",
-        config=Config(signature_version="s3v4"),
-        aws_access_key_id="ASIA" + "X" * 16,
-        aws_secret_access_key="x" * 40,
-        aws_session_token="T" * SAMPLE_SESSION_TOKEN_CHARS,
-    )
 
 
 def preview_hit(ws: Workspace, hit_id: int, out_dir: Path) -> Path:

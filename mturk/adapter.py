@@ -11,7 +11,6 @@ from decimal import Decimal
 
 from crowd.content import HitContent
 from crowd.market import Confirm, MarketReport
-from crowd.page import MAX_QUESTION_BYTES, measure_mturk_page
 from crowd.review import Verdict
 from infra.errors import BeautyError
 from infra.workspace import Workspace
@@ -19,6 +18,7 @@ from mturk.client import NAME
 from mturk.manage import expire_hits
 from mturk.money import carry_out
 from mturk.post import post_batches
+from mturk.question import MAX_QUESTION_BYTES, measure_mturk_page
 from mturk.sync import sync
 from ranking.fees import batch_cost
 

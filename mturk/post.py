@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from crowd.content import hit_content
-from crowd.page import LIVE_SUBMIT_URL, SANDBOX_SUBMIT_URL, mturk_question_xml, render_hit_page
+from crowd.page import render_hit_page
 from infra.errors import BeautyError
 from infra.ledger import Ledger
 from infra.progress import bar
@@ -36,6 +36,7 @@ from mturk.client import (
 from mturk.hit_type import batch_masters, ensure_hit_type
 from mturk.links import ImageLinks
 from mturk.notifications import subscribe_hit_type
+from mturk.question import LIVE_SUBMIT_URL, SANDBOX_SUBMIT_URL, mturk_question_xml
 from mturk.reconcile import find_hits, hit_annotation, hit_request_token, namespace, record_posted
 from ranking.fees import batch_cost
 

@@ -15,8 +15,9 @@ from collections.abc import Iterator
 import pytest
 
 from crowd.content import HitContent, ScreenContent, ScreenKind
-from crowd.page import SANDBOX_SUBMIT_URL, render_hit_page
+from crowd.page import render_hit_page
 from crowd.tokens import new_token
+from mturk.question import SANDBOX_SUBMIT_URL
 from tests.conftest import jpeg_bytes
 from tests.crowd.framed import Browser, MTurkFrame, chromium
 from tests.crowd.framed_worker import Screen, Slot, Worker

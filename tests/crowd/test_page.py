@@ -21,22 +21,18 @@ from crowd.answers import parse_local_answer
 from crowd.batches import hit_content, list_hits
 from crowd.content import HitContent, ScreenContent, ScreenKind
 from crowd.gold_items import make_gold
-from crowd.page import (
-    HTML_QUESTION_NS,
-    MAX_QUESTION_BYTES,
-    PREVIEW_ASSIGNMENT,
-    SANDBOX_SUBMIT_URL,
-    Mode,
-    PageTooLarge,
-    compact_urls,
-    mturk_question_xml,
-    preview_hit,
-    render_hit_page,
-    sample_image_url,
-)
+from crowd.page import PREVIEW_ASSIGNMENT, Mode, compact_urls, preview_hit, render_hit_page
 from crowd.submissions import check_answer
 from crowd.tokens import new_token
 from infra.workspace import Workspace
+from mturk.question import (
+    HTML_QUESTION_NS,
+    MAX_QUESTION_BYTES,
+    SANDBOX_SUBMIT_URL,
+    PageTooLarge,
+    mturk_question_xml,
+    sample_image_url,
+)
 from tests.conftest import browser_paths, jpeg_bytes
 from tests.crowd.tiny_gallery import add_photos, plan
 

@@ -22,10 +22,10 @@ import pytest
 
 from crowd.answers import HitAnswer, mturk_answer_xml
 from crowd.content import hit_content
-from crowd.page import HTML_QUESTION_NS
 from infra.gallery import push_images
 from infra.workspace import Workspace
 from mturk.client import make_client
+from mturk.question import HTML_QUESTION_NS
 from tests.crowd.market_fixtures import (
     Chooser,
     add_pair_gold,

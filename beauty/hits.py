@@ -66,7 +66,23 @@ def hits_group() -> None:
 )
 @click.option("--gold-rate", type=click.FloatRange(0, 1, max_open=True), help="[hits] gold_rate")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--active", is_flag=True, help="Compare images of like scores (needs `beauty rank`).")
+@click.option(
+    "--active",
+    is_flag=True,
+    help="Pairs: the most informative pairs under a crowd model calibrated on the votes so far "
+    "(random pairs when it predicts no gain). 4-up: photos of like scores (needs `beauty rank`).",
+)
+@click.option(
+    "--focus",
+    type=click.IntRange(1),
+    help="With --active pairs: order the top K photos first (default: the whole ranking).",
+)
+@click.option(
+    "--crowd-model",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --active pairs: plan with this crowd model (`beauty plan --save-crowd`) instead "
+    "of calibrating on the workspace's votes.",
+)
 @click.option(
     "--trusted",
     type=click.FloatRange(0, 1, min_open=True),
@@ -86,6 +102,8 @@ def plan(
     gold_rate: float | None,
     seed: int,
     active: bool,
+    focus: int | None,
+    crowd_model: Path | None,
     trusted: float | None,
     masters: bool | None,
     as_json: bool,
@@ -111,6 +129,8 @@ def plan(
             gold_rate=gold_rate,
             seed=seed,
             active=active,
+            focus=focus,
+            crowd_model=crowd_model,
             trusted=trusted,
             masters=masters,
         )

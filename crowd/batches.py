@@ -2,7 +2,8 @@
 
 A batch belongs to one market (the local labeling server or MTurk) and one design (pairs or
 4-up sets). Its screens come from :mod:`ranking.design`; gold screens are mixed in at the
-batch's gold rate from the gold items of the matching kind. Every HIT, screen and image slot
+batch's gold rate from the gold items of the matching kind; active pairs come from
+:mod:`crowd.active`. Every HIT, screen and image slot
 gets an opaque token, so the page a worker sees names nothing it could tell gold by.
 """
 
@@ -12,12 +13,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from crowd import markets
+from crowd.active import active_pairs
 from crowd.content import HitContent, ScreenContent, ScreenKind, hit_content
 from crowd.rank import RELIABILITY_TABLE, read_reliability
 from crowd.tokens import new_token
@@ -61,6 +64,8 @@ class BatchSpec(BaseModel):
     appearances: int | None = Field(default=None, ge=1)
     seed: int
     active: bool = False
+    focus: int | None = Field(default=None, ge=1)
+    crowd_model: Path | None = None
     masters: bool = False
     trusted: float | None = Field(default=None, gt=0, le=1)
 
@@ -86,6 +91,10 @@ class BatchSpec(BaseModel):
             raise ValueError("give the number of HITs or the appearances per image")
         if self.gold_rate > 0 and self.screens_per_hit < 2:
             raise ValueError("a HIT with gold needs at least two screens")
+        if (self.focus is not None or self.crowd_model is not None) and not (
+            self.active and self.design == "pairwise"
+        ):
+            raise ValueError("--focus and --crowd-model choose active pairs: add --active")
         return self
 
     @classmethod
@@ -152,8 +161,10 @@ def plan_batch(ws: Workspace, spec: BatchSpec, *, scores: pd.DataFrame | None = 
     spec : BatchSpec
         The design, sizes, market and money.
     scores : DataFrame, optional
-        Columns ``image, score, se`` for an active design; by default the scores table that
-        ``beauty rank`` writes (``tables/scores.csv``).
+        Columns ``image, score, se`` for an active 4-up design; by default the scores table
+        that ``beauty rank`` writes (``tables/scores.csv``). Active pairs are chosen from the
+        workspace's votes instead (:func:`crowd.active.active_pairs`), and ``notes`` say
+        whether they are the active choice or the random fallback.
 
     Raises
     ------
@@ -185,17 +196,26 @@ def plan_batch(ws: Workspace, spec: BatchSpec, *, scores: pd.DataFrame | None = 
         n_screens = spec.hits * normal
     else:
         n_screens = screens_needed(len(images), size, spec.appearances or 0)
-    beliefs = _scores(ws, scores) if spec.active else None
     offered = None if spec.trusted is None else _trusted(ws, spec, spec.trusted)
-    screens = plan_screens(
-        images,
-        spec.design,
-        n_screens,
-        spec.seed,
-        scores=None if beliefs is None else beliefs["score"],
-        se=None if beliefs is None else beliefs["se"],
-        active=spec.active,
-    )
+    notes: list[str] = []
+    if spec.active and spec.design == "pairwise":
+        chosen = active_pairs(
+            ws, images, n_screens, assignments=spec.assignments, seed=spec.seed,
+            focus=spec.focus, crowd_model=spec.crowd_model,
+        )  # fmt: skip
+        screens: list[tuple[str, ...]] = list(chosen.pairs)
+        notes.append(chosen.note)
+    else:
+        beliefs = _scores(ws, scores) if spec.active else None
+        screens = plan_screens(
+            images,
+            spec.design,
+            n_screens,
+            spec.seed,
+            scores=None if beliefs is None else beliefs["score"],
+            se=None if beliefs is None else beliefs["se"],
+            active=spec.active,
+        )
     packed = pack_hits(
         screens, [g.images for g in gold], spec.screens_per_hit, spec.gold_rate, spec.seed
     )
@@ -232,7 +252,7 @@ def plan_batch(ws: Workspace, spec: BatchSpec, *, scores: pd.DataFrame | None = 
         cost=costs[spec.market],
         costs=costs,
         minutes_per_hit=most_screens * ws.settings.hits.seconds_per_screen / 60.0,
-        notes=[] if note is None else [note],
+        notes=notes if note is None else [note, *notes],
         workers=None if offered is None else len(offered),
     )
 

@@ -16,9 +16,12 @@ votes: near ties. :class:`CrowdNoise` models one answer to the pair ``(a, b)`` a
 Merit is in units of the probit; ``scale`` converts the scores of a Bradley-Terry fit of the
 votes into merit (``m = scale * score``). :func:`calibrate` estimates every parameter from a
 votes table ``worker, left, right, label``: ``scale, pair_sd, lapse, tie_max, tie_width`` by
-maximum likelihood over pairs (the pair effect integrated out by Gauss-Hermite quadrature, the
-gap taken from a Bradley-Terry fit of all the votes), then ``worker_sd`` from the spread of the
-workers' own fitted discriminations less their sampling variance (method of moments). The
+maximum likelihood over pairs (the pair effect integrated out by Gauss-Hermite quadrature,
+each pair's gap taken from a Bradley-Terry fit of the *other* pairs' votes, in :data:`FOLDS`
+folds of pairs: gaps fitted on a pair's own answers would read noise the fit learned by heart
+as a crowd that resolves it, and a crowd of coin flips as one worth asking), then
+``worker_sd`` from the spread of the workers' own fitted discriminations less their sampling
+variance (method of moments). The
 pair effect is identified by pairs answered more than once; with one answer per pair,
 ``pair_sd`` is confounded with ``scale`` and comes out near 0.
 """
@@ -47,6 +50,7 @@ __all__ = [
     "pair_effects",
 ]
 
+FOLDS = 5  # folds of pairs for the held-out gaps of the calibration
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(24)
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 
@@ -211,22 +215,51 @@ class Calibration:
     scores: pd.Series  # Bradley-Terry scores of all votes (merit = noise.scale * score)
 
 
-def _pair_table(v: pd.DataFrame, scores: pd.Series) -> pd.DataFrame:
+def _ordered(v: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     a = np.where(v["left"] < v["right"], v["left"], v["right"])
     b = np.where(v["left"] < v["right"], v["right"], v["left"])
+    return a, b
+
+
+def _held_out_gaps(v: pd.DataFrame) -> pd.DataFrame:
+    """Each pair's score gap ``a - b`` (``a < b``) and its variance, from a fit of the other
+    folds' pairs; indexed by ``(a, b)``."""
+    a, b = _ordered(v)
+    fold = np.array([zlib.crc32(f"{x}\x00{y}".encode()) % FOLDS for x, y in zip(a, b, strict=True)])
+    items = sorted(set(a) | set(b))
+    rows: dict[tuple[str, str], tuple[float, float]] = {}
+    for k in range(FOLDS):
+        held = fold == k
+        if not held.any():
+            continue
+        fit = BradleyTerry(alpha=0.1, se="diagonal").fit(v[~held], items=items)
+        s, se = fit.scores_, fit.se_
+        for x, y in set(zip(a[held], b[held], strict=True)):
+            rows[(x, y)] = (float(s[x] - s[y]), float(se[x] ** 2 + se[y] ** 2))
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["gap", "gap_var"])
+
+
+def _pair_table(v: pd.DataFrame, gaps: pd.DataFrame) -> pd.DataFrame:
+    a, b = _ordered(v)
     tie = v["label"].isna().to_numpy()
     a_won = (~tie) & (v["label"].to_numpy() == a)
     t = pd.DataFrame({"a": a, "b": b, "tie": tie, "a_won": a_won, "b_won": ~tie & ~a_won})
     g = t.groupby(["a", "b"], sort=False)[["a_won", "b_won", "tie"]].sum().reset_index()
-    g["gap"] = scores.reindex(g["a"]).to_numpy() - scores.reindex(g["b"]).to_numpy()
+    held = gaps.loc[list(zip(g["a"], g["b"], strict=True))]
+    g["gap"], g["gap_var"] = held["gap"].to_numpy(), held["gap_var"].to_numpy()
     return g
 
 
-def _negloglik(theta: np.ndarray, gap: np.ndarray, counts: np.ndarray) -> float:
+def _negloglik(
+    theta: np.ndarray, gap: np.ndarray, gap_var: np.ndarray, counts: np.ndarray
+) -> float:
     scale, pair_sd = np.exp(theta[0]), np.exp(theta[1])
     lapse, tie_max = 1 / (1 + np.exp(-theta[2])), 1 / (1 + np.exp(-theta[3]))
     tie_width = np.exp(theta[4])
-    d = scale * gap[:, None] + pair_sd * _NODES[None, :]  # pairs x nodes
+    # The held-out gap's own error spreads the consensus like a pair effect: it is known, so
+    # pair_sd is what is left over.
+    spread = np.sqrt(pair_sd**2 + scale**2 * gap_var)
+    d = scale * gap[:, None] + spread[:, None] * _NODES[None, :]  # pairs x nodes
     log_tie = np.log(tie_max) - 0.5 * (d / tie_width) ** 2
     log_decided = np.log1p(-np.exp(log_tie))
     if lapse > 0:
@@ -285,14 +318,15 @@ def calibrate(votes: pd.DataFrame, min_worker_votes: int = 30) -> Calibration:
     if len(v) < 50:
         raise ValueError(f"{len(v)} votes are too few to calibrate a crowd on (need 50)")
     scores = BradleyTerry(alpha=0.1, se="diagonal").fit_predict(v)
-    pairs = _pair_table(v, scores)
+    pairs = _pair_table(v, _held_out_gaps(v))
     counts = pairs[["a_won", "b_won", "tie"]].to_numpy(dtype=float)
     gap = pairs["gap"].to_numpy(dtype=float)
+    gap_var = pairs["gap_var"].to_numpy(dtype=float)
     tie_share = float(counts[:, 2].sum() / counts.sum())
     start = np.array(
         [math.log(0.6), math.log(0.3), -3.0, math.log(max(tie_share, 1e-3) / (1 - tie_share)), 0.0]
     )
-    result = minimize(_negloglik, start, args=(gap, counts), method="L-BFGS-B")
+    result = minimize(_negloglik, start, args=(gap, gap_var, counts), method="L-BFGS-B")
     t = result.x
     noise = CrowdNoise(
         scale=float(np.exp(t[0])),

@@ -102,6 +102,25 @@ def test_plan_refuses_contradictory_options(run: Run) -> None:
     assert "no HIT 9" in run("hits", "preview", "9", code=1)
 
 
+def test_active_pairs_are_planned_from_the_votes_imported(run: Run, tmp_path: Path) -> None:
+    plan = ("hits", "plan", "--design", "pairwise", "--hits", "3", "--gold-rate", "0", "--active")
+    assert "plan a random batch first" in run(*plan, code=1)
+    assert "add --active" in run("hits", "plan", "--hits", "1", "--focus", "3", code=1)
+    # A crowd that mostly agrees on a clear order: sky0 worst, sky7 best.
+    rows = ["worker,left,right,label"]
+    for k in range(3):
+        for i in range(8):
+            for j in range(i + 1, 8):
+                winner = j if (i + j + k) % 7 else i  # about one vote in seven goes astray
+                rows.append(f"w{k},sky{i}.jpg,sky{j}.jpg,sky{winner}.jpg")
+    (tmp_path / "votes.csv").write_text("\n".join(rows) + "\n")
+    run("votes", "import", str(tmp_path / "votes.csv"))
+    out = run(*plan, "--focus", "3")
+    # 30 pairs of 28 possible: asking nearly every pair again, choosing gains next to nothing
+    assert "random pairs: active ones predicted too little gain" in out, out
+    assert "a crowd model calibrated on 84 votes" in out, out
+
+
 def test_gold_add_and_qualification_build(run: Run, tmp_path: Path) -> None:
     table = tmp_path / "gold.csv"
     table.write_text("left,right,label\nsky0.jpg,sky1.jpg,sky1.jpg\nsky2.jpg,sky3.jpg,sky2.jpg\n")

@@ -6,6 +6,7 @@ from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 from crowd.batches import BatchSpec, hit_content, list_batches, list_hits
 from crowd.gold_items import make_gold
 from crowd.tokens import TOKEN_LENGTH
+from crowd.votes import import_votes
 from infra.errors import BeautyError
 from infra.workspace import Workspace
 from tests.crowd.tiny_gallery import add_photos, plan
@@ -161,29 +163,83 @@ def test_too_few_images_is_a_clear_error(ws: Workspace, tmp_path: Path) -> None:
         plan(ws, design="fourup", hits=1, gold_rate=0.0)
 
 
-def test_active_design_needs_scores_and_uses_them(gallery_ws: Workspace) -> None:
+def _screens(ws: Workspace, batch_id: int) -> list[list[str]]:
+    return [
+        [
+            r[0]
+            for r in ws.ledger.query(
+                "SELECT image_id FROM screen_images WHERE screen_id = ? ORDER BY position",
+                (row[0],),
+            )
+        ]
+        for row in ws.ledger.query(
+            "SELECT s.id FROM screens s JOIN hits h ON h.id = s.hit_id WHERE h.batch_id = ?",
+            (batch_id,),
+        )
+    ]
+
+
+def test_active_fourup_needs_scores_and_uses_them(gallery_ws: Workspace) -> None:
     with pytest.raises(BeautyError, match="beauty rank"):
-        plan(gallery_ws, design="pairwise", hits=2, gold_rate=0.0, active=True)
+        plan(gallery_ws, design="fourup", hits=2, gold_rate=0.0, active=True)
     images = sorted(_originals(gallery_ws))
     table = pd.DataFrame({"image": images, "score": range(len(images)), "se": 0.01})
     table.to_csv(gallery_ws.tables_dir / "scores.csv", index=False)
     result = plan(
-        gallery_ws, design="pairwise", hits=3, screens_per_hit=4, gold_rate=0.0, active=True
+        gallery_ws, design="fourup", hits=3, screens_per_hit=4, gold_rate=0.0, active=True
     )
     rank = {image: i for i, image in enumerate(images)}
-    gaps = []
-    for row in gallery_ws.ledger.query(
-        "SELECT s.id FROM screens s JOIN hits h ON h.id = s.hit_id WHERE h.batch_id = ?",
-        (result.batch_id,),
-    ):
-        pair = [
-            r[0]
-            for r in gallery_ws.ledger.query(
-                "SELECT image_id FROM screen_images WHERE screen_id = ?", (row[0],)
-            )
-        ]
-        gaps.append(abs(rank[pair[0]] - rank[pair[1]]))
-    assert sum(gaps) / len(gaps) < 3  # neighbours in score, not random pairs (about 4 apart)
+    spans = [
+        max(rank[i] for i in s) - min(rank[i] for i in s)
+        for s in _screens(gallery_ws, result.batch_id)
+    ]
+    # neighbours in score: random sets of 4 of 12 span about 7.8 places
+    assert sum(spans) / len(spans) < 5, spans
+
+
+def _import_votes(ws: Workspace, tmp_path: Path, coin_flips: bool) -> list[str]:
+    """120 recorded votes over the gallery: by a true order (photo00 worst), or coin flips."""
+    images = sorted(_originals(ws))
+    rng = np.random.default_rng(3)
+    rows = []
+    for k in range(120):
+        a, b = rng.choice(len(images), 2, replace=False)
+        p_a = 0.5 if coin_flips else 1 / (1 + math.exp(-(a - b) / 1.5))
+        rows.append(
+            (f"w{k % 6}", images[a], images[b], images[a] if rng.random() < p_a else images[b])
+        )
+    path = tmp_path / "votes.csv"
+    pd.DataFrame(rows, columns=["worker", "left", "right", "label"]).to_csv(path, index=False)
+    import_votes(ws, path)
+    return images
+
+
+def test_active_pairs_come_from_the_votes_so_far(gallery_ws: Workspace, tmp_path: Path) -> None:
+    with pytest.raises(BeautyError, match="plan a random batch first"):
+        plan(gallery_ws, design="pairwise", hits=2, gold_rate=0.0, active=True)
+    images = _import_votes(gallery_ws, tmp_path, coin_flips=False)
+    result = plan(
+        gallery_ws, design="pairwise", hits=4, screens_per_hit=5, gold_rate=0.0, active=True
+    )
+    assert any(n.startswith("active pairs: predicted") for n in result.notes), result.notes
+    rank = {image: i for i, image in enumerate(images)}
+    gaps = [abs(rank[a] - rank[b]) for a, b in _screens(gallery_ws, result.batch_id)]
+    # close calls, with a few random pairs to explore: random pairs of 12 are about 4.3 apart
+    assert sum(gaps) / len(gaps) < 3, gaps
+
+
+def test_active_pairs_fall_back_to_random_when_the_crowd_cannot_tell(
+    gallery_ws: Workspace, tmp_path: Path
+) -> None:
+    _import_votes(gallery_ws, tmp_path, coin_flips=True)
+    result = plan(
+        gallery_ws, design="pairwise", hits=4, screens_per_hit=5, gold_rate=0.0, active=True
+    )
+    assert any(n.startswith("random pairs: active ones predicted") for n in result.notes), (
+        result.notes
+    )
+    with pytest.raises(ValidationError, match="add --active"):
+        BatchSpec.from_settings(gallery_ws.settings, design="pairwise", hits=1, focus=3)
 
 
 def test_spec_rejects_contradictions() -> None:

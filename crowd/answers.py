@@ -1,9 +1,12 @@
 """Answers to a HIT, as the page sends them: local JSON or MTurk's QuestionFormAnswers XML.
 
 Both formats carry the same content: the HIT's token and, for every screen, the tokens of the
-selected images and the seconds spent on it. On MTurk each screen travels in one hidden form
-field named by the screen's token (MTurk drops unchecked checkboxes, so selections cannot be
-checkboxes); its value is the JSON ``{"selected": [...], "seconds": s}``.
+selected images and the seconds spent on it, and ``could_not_load`` for a screen whose photo did
+not load in the worker's browser (even after a retry): such a screen has no selection and is
+recorded, never graded or counted. On MTurk each screen travels in one hidden form field named
+by the screen's token (MTurk drops unchecked checkboxes, so selections cannot be checkboxes);
+its value is the JSON ``{"selected": [...], "seconds": s}``, plus ``"could_not_load": true``
+where so.
 
 MTurk adds fields of its own to what the page posts (``assignmentId`` at least, and whatever
 else the form carries); only ours are read: the HIT field and fields named like a token. The
@@ -20,7 +23,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from crowd.tokens import TOKEN_PATTERN
 
@@ -43,13 +46,21 @@ class AnswerError(ValueError):
 
 class ScreenAnswer(BaseModel):
     """One screen's answer: the selected images' tokens (none = "none worth keeping" on a 4-up
-    screen, "no preference" on a pair) and the seconds the worker spent on it."""
+    screen, "no preference" on a pair), the seconds the worker spent on it, and whether a
+    photo of it could not load (then nothing is selected)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     screen: Token
     selected: list[Token]
     seconds: float = Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)
+    could_not_load: bool = Field(default=False, strict=True)
+
+    @model_validator(mode="after")
+    def _nothing_chosen_unseen(self) -> ScreenAnswer:
+        if self.could_not_load and self.selected:
+            raise ValueError("a screen that could not load has no selection")
+        return self
 
 
 class HitAnswer(BaseModel):
@@ -68,6 +79,7 @@ class _ScreenField(BaseModel):
 
     selected: list[Token]
     seconds: float
+    could_not_load: bool = Field(default=False, strict=True)
 
 
 def parse_local_answer(raw: str) -> HitAnswer:
@@ -129,7 +141,7 @@ def parse_mturk_answer(xml: str) -> HitAnswer:
             field = _ScreenField.model_validate_json(value)
         except ValidationError as exc:
             raise AnswerError(f"field {name!r}: {_reason(exc)}") from None
-        screens.append({"screen": name, "selected": field.selected, "seconds": field.seconds})
+        screens.append({"screen": name, **field.model_dump()})
     try:
         return HitAnswer.model_validate({"hit": hit, "screens": screens})
     except ValidationError as exc:
@@ -139,15 +151,20 @@ def parse_mturk_answer(xml: str) -> HitAnswer:
 def mturk_answer_xml(answer: HitAnswer) -> str:
     """The QuestionFormAnswers XML that MTurk returns for ``answer`` (for replays and tests)."""
     root = ET.Element(f"{{{QFA_NS}}}QuestionFormAnswers")
-    fields = [(HIT_FIELD, answer.hit)] + [
-        (s.screen, json.dumps({"selected": s.selected, "seconds": s.seconds}))
-        for s in answer.screens
-    ]
+    fields = [(HIT_FIELD, answer.hit)] + [(s.screen, _field_value(s)) for s in answer.screens]
     for name, value in fields:
         node = ET.SubElement(root, f"{{{QFA_NS}}}Answer")
         ET.SubElement(node, f"{{{QFA_NS}}}QuestionIdentifier").text = name
         ET.SubElement(node, f"{{{QFA_NS}}}FreeText").text = value
     return ET.tostring(root, encoding="unicode", xml_declaration=True, default_namespace=QFA_NS)
+
+
+def _field_value(screen: ScreenAnswer) -> str:
+    """A screen's hidden-field value as the page writes it (``could_not_load`` only where so)."""
+    value: dict[str, object] = {"selected": screen.selected, "seconds": screen.seconds}
+    if screen.could_not_load:
+        value["could_not_load"] = True
+    return json.dumps(value)
 
 
 def _check_size(raw: str) -> None:

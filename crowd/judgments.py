@@ -36,10 +36,13 @@ def judgments_table(
 ) -> pd.DataFrame:
     """One row per answered screen of every parsed submission.
 
+    Screens that could not load in the worker's browser are left out: they were not judged, so
+    they are neither graded as gold, nor votes, nor counted for or against the worker.
+
     ``shown`` and ``selected`` are tuples of image ids (shown order); ``gold_passed`` is a bool
     for gold screens and ``None`` elsewhere, graded by :func:`ranking.gold.grade`.
     """
-    where = ["a.parse_state = 'ok'"]
+    where = ["a.parse_state = 'ok'", "j.could_not_load = 0"]
     params: list[object] = []
     if batch_id is not None:
         where.append("h.batch_id = ?")

@@ -113,6 +113,7 @@ def render_hit_page(
         screen_tokens=[s.token for s in content.screens],
         slots=SLOTS,
         submit_label=labels[mode],
+        preview=preview,
     )
 
 

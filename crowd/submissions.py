@@ -4,7 +4,9 @@ The raw answer is committed before anything reads it, so a crash, a bug in parsi
 forged answer never loses what a worker sent. It is then checked against what that very HIT
 showed: a token from another HIT, an image that was not on the screen, a screen answered
 twice or not at all, two winners of a pair, or impossible seconds fail the whole submission,
-recorded with the reason.
+recorded with the reason. A screen whose photo could not load in the worker's browser is an
+answer too: stored with ``could_not_load`` set and no selection, and left out of every table
+that grades, counts or ranks (:mod:`crowd.judgments`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
-from crowd.answers import AnswerError, HitAnswer, parse_local_answer, parse_mturk_answer
+from crowd.answers import (
+    AnswerError,
+    HitAnswer,
+    ScreenAnswer,
+    parse_local_answer,
+    parse_mturk_answer,
+)
 from crowd.content import HitContent, hit_content
 from infra.errors import BeautyError
 from infra.ledger import Ledger, utcnow
@@ -39,6 +47,7 @@ class Judgment:
     screen_id: int
     selected: list[str]
     seconds: float
+    could_not_load: bool = False
 
 
 def store_submission(ledger: Ledger, assignment_id: int, raw: str, fmt: Format) -> Outcome:
@@ -94,9 +103,12 @@ def store_submission(ledger: Ledger, assignment_id: int, raw: str, fmt: Format) 
             )
             return Outcome(assignment_id, False, error, 0)
         conn.executemany(
-            "INSERT INTO judgments (assignment_id, screen_id, selected, seconds) "
-            "VALUES (?, ?, ?, ?)",
-            [(assignment_id, j.screen_id, json.dumps(j.selected), j.seconds) for j in judgments],
+            "INSERT INTO judgments (assignment_id, screen_id, selected, seconds, could_not_load) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [
+                (assignment_id, j.screen_id, json.dumps(j.selected), j.seconds, j.could_not_load)
+                for j in judgments
+            ],
         )
         conn.execute(
             "UPDATE assignments SET parse_state = 'ok', parse_error = NULL WHERE id = ?",
@@ -116,8 +128,7 @@ def check_answer(answer: HitAnswer, content: HitContent) -> list[Judgment]:
     if answer.hit != content.hit_token:
         raise AnswerError(f"answer names HIT {answer.hit}, but was submitted for another HIT")
     by_token = {s.token: s for s in content.screens}
-    given: dict[str, list[str]] = {}
-    seconds: dict[str, float] = {}
+    given: dict[str, ScreenAnswer] = {}
     for part in answer.screens:
         screen = by_token.get(part.screen)
         if screen is None:
@@ -132,16 +143,15 @@ def check_answer(answer: HitAnswer, content: HitContent) -> list[Judgment]:
             raise AnswerError(f"screen {part.screen}: an image selected twice")
         if screen.kind == "pair" and len(part.selected) > 1:
             raise AnswerError(f"screen {part.screen}: a pair has one winner, got two")
-        given[part.screen] = part.selected
-        seconds[part.screen] = part.seconds
+        given[part.screen] = part
     missing = [s.token for s in content.screens if s.token not in given]
     if missing:
         raise AnswerError(f"{len(missing)} screen(s) unanswered, e.g. {missing[0]}")
     judgments = []
     for screen in content.screens:
-        chosen = set(given[screen.token])
-        selected = [image for token, image in screen.images if token in chosen]
-        judgments.append(Judgment(screen.screen_id, selected, seconds[screen.token]))
+        part = given[screen.token]
+        selected = [image for token, image in screen.images if token in part.selected]
+        judgments.append(Judgment(screen.screen_id, selected, part.seconds, part.could_not_load))
     return judgments
 
 

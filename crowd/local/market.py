@@ -202,14 +202,16 @@ def _expert_gold(conn: Any, assignment_id: int, author: str, now: str) -> int:
     """Turn an expert's answers to ordinary screens into gold items; returns how many.
 
     A pair's winner must be kept and its loser dropped ("no preference" makes no gold); on a
-    4-up set the selected photos must be kept and the others dropped.
+    4-up set the selected photos must be kept and the others dropped. A screen that could not
+    load makes none.
     """
     rows = conn.execute(
         "SELECT s.kind, j.selected, "
         "  (SELECT json_group_array(image_id) FROM (SELECT image_id FROM screen_images si "
         "   WHERE si.screen_id = s.id ORDER BY si.position)) AS shown "
         "FROM judgments j JOIN screens s ON s.id = j.screen_id "
-        "WHERE j.assignment_id = ? AND s.gold_id IS NULL ORDER BY s.position",
+        "WHERE j.assignment_id = ? AND s.gold_id IS NULL AND j.could_not_load = 0 "
+        "ORDER BY s.position",
         (assignment_id,),
     ).fetchall()
     made = 0

@@ -125,3 +125,30 @@ def test_fields_mturk_adds_are_ignored() -> None:
     assert answer == HitAnswer(
         hit=HIT, screens=[ScreenAnswer(screen=S1, selected=[I1], seconds=2.5)]
     )
+
+
+def test_a_screen_that_could_not_load_travels_in_both_formats() -> None:
+    skipped = json.dumps({"selected": [], "seconds": 7, "could_not_load": True})
+    xml = _xml(("hit", HIT), (S1, skipped.replace('"', "&quot;")), (S2, _field([I2])))
+    answer = parse_mturk_answer(xml)
+    assert [s.could_not_load for s in answer.screens] == [True, False]
+    assert parse_mturk_answer(mturk_answer_xml(answer)) == answer
+    assert parse_local_answer(answer.model_dump_json()) == answer
+
+
+@pytest.mark.parametrize(
+    ("field", "reason"),
+    [
+        ({"selected": [I1], "seconds": 1, "could_not_load": True}, "could not load has no"),
+        ({"selected": [], "seconds": 1, "could_not_load": "yes"}, "could_not_load"),
+    ],
+)
+def test_a_could_not_load_screen_with_a_choice_or_a_vague_flag_is_refused(
+    field: dict[str, object], reason: str
+) -> None:
+    xml = _xml(("hit", HIT), (S1, json.dumps(field).replace('"', "&quot;")))
+    with pytest.raises(AnswerError, match=reason):
+        parse_mturk_answer(xml)
+    local = {"hit": HIT, "screens": [{"screen": S1, **field}]}
+    with pytest.raises(AnswerError, match=reason):
+        parse_local_answer(json.dumps(local))

@@ -8,6 +8,7 @@ import pytest
 from crowd.answers import HitAnswer, ScreenAnswer, mturk_answer_xml
 from crowd.batches import HitContent, hit_content, list_hits
 from crowd.gold_items import make_gold
+from crowd.judgments import judgments_table, votes_from_judgments
 from crowd.submissions import store_submission
 from crowd.tokens import new_token
 from infra.errors import BeautyError
@@ -112,6 +113,38 @@ def test_fourup_selection_keeps_shown_order_and_none_is_an_answer(
     }
     assert selected[first.screen_id] == [first.images[0][1], first.images[3][1]]
     assert all(selected[s.screen_id] == [] for s in rest)
+
+
+@pytest.mark.parametrize("fmt", ["json", "mturk-xml"])
+def test_a_screen_that_could_not_load_is_stored_but_never_graded_or_counted(
+    ws: Workspace, hits: list[HitContent], fmt: str
+) -> None:
+    for content in hits:
+        gold = next(s for s in content.screens if s.gold_id is not None)
+        other = next(s for s in content.screens if s.gold_id is None)
+        skipped = {gold.token, other.token}
+        answer = HitAnswer(
+            hit=content.hit_token,
+            screens=[
+                ScreenAnswer(screen=s.token, selected=[], seconds=3, could_not_load=True)
+                if s.token in skipped
+                else ScreenAnswer(screen=s.token, selected=[s.images[0][0]], seconds=3)
+                for s in content.screens
+            ],
+        )
+        raw = answer.model_dump_json() if fmt == "json" else mturk_answer_xml(answer)
+        outcome = store_submission(ws.ledger, _assignment(ws, content.hit_id), raw, fmt)  # type: ignore[arg-type]
+        assert outcome.ok and outcome.judgments == len(content.screens), outcome.error
+    stored = ws.ledger.query("SELECT screen_id, could_not_load FROM judgments")
+    flagged = {r[0] for r in stored if r[1]}
+    expected = {s.screen_id for c in hits for s in c.screens if s.gold_id is not None}
+    assert len(stored) == sum(len(c.screens) for c in hits) and len(flagged) == 2 * len(hits)
+    assert expected <= flagged
+    table = judgments_table(ws.ledger)
+    assert not flagged & set(table["screen"]), "a screen that could not load was judged"
+    assert len(table) == sum(len(c.screens) for c in hits) - len(flagged)
+    assert table["gold_passed"].isna().all(), "a screen that could not load was graded"
+    assert not flagged & set(votes_from_judgments(table)["screen"])
 
 
 def test_second_call_is_a_no_op(ws: Workspace, hits: list[HitContent]) -> None:

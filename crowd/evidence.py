@@ -20,7 +20,11 @@ be very unlikely from anyone looking at the photos:
 - speed: a median time per screen under ``fast_ratio`` of the crowd's, or screens answered in
   under that time with an exact tail against ``fast_base`` under ``speed_alpha``; never strong
   (some careful people are quick, so it only excludes);
-- learned reliability under ``reliability_below``; never strong (a model's estimate).
+- learned reliability under ``reliability_below``; never strong (a model's estimate);
+- screens marked "could not load": exact binomial tail against the larger of
+  ``unloaded_base`` and the crowd's own rate under ``alpha``; never strong (connections do
+  fail), but a worker who skips every screen that way is excluded like any other who does not
+  look.
 
 Non-gold signals count only after ``min_screens`` answers, gold after ``min_gold_for_verdict``.
 """
@@ -31,6 +35,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from scipy.stats import binom
 
 from infra.settings import ReviewSettings
 
@@ -188,6 +194,22 @@ def assess(row: Mapping[Any, Any], settings: ReviewSettings) -> Assessment:
                 f"answers told the ranking little (learned reliability {reliability:.2f})",
             )
         )
+
+    gone, handed = _int(row, "unloaded"), _int(row, "handed")
+    base = max(_num(row, "crowd_unloaded"), s.unloaded_base)  # NaN loses to the setting
+    if handed >= s.min_screens and gone:
+        tail = float(binom.sf(gone - 1, handed, base))
+        if tail < s.alpha:
+            findings.append(
+                Finding(
+                    "could-not-load",
+                    False,
+                    f"marked {gone} of {handed} screens as photos that would not load, where "
+                    f"about {base:.0%} fail for others",
+                )
+            )
+        elif tail < s.alpha * 100:
+            near.append(f"{gone}/{handed} screens could not load (p={tail:.1g}, line {s.alpha:g})")
 
     bonus = not findings and seen >= s.min_gold_for_verdict and g_low > s.bonus_above
     return Assessment(str(row.get("worker", "")), tuple(findings), gold, tuple(near), bonus, seen)

@@ -86,8 +86,25 @@ def _signals(
         all_none_base=settings.all_none_base,
         fast_ratio=settings.fast_ratio,
         fast_base=settings.fast_base,
-    )
+    ).merge(_unloaded(ledger), on="worker", how="outer")
     return table, {str(r["worker"]): assess(r, settings) for r in table.to_dict("records")}
+
+
+def _unloaded(ledger: Ledger) -> pd.DataFrame:
+    """Per worker: screens marked as not loading, screens answered either way, and the rate of
+    the first among the second for everyone else (the judgments table leaves those screens
+    out; the worker's own marks do not raise the line they are held to)."""
+    rows = ledger.query(
+        "SELECT a.worker_id AS worker, SUM(j.could_not_load) AS unloaded, COUNT(*) AS handed "
+        "FROM judgments j JOIN assignments a ON a.id = j.assignment_id "
+        "WHERE a.parse_state = 'ok' GROUP BY a.worker_id"
+    )
+    table = pd.DataFrame([dict(r) for r in rows], columns=["worker", "unloaded", "handed"])
+    others = table["handed"].sum() - table["handed"]
+    table["crowd_unloaded"] = (table["unloaded"].sum() - table["unloaded"]) / others.where(
+        others > 0
+    )
+    return table
 
 
 def decide(

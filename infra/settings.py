@@ -122,6 +122,9 @@ class ReviewSettings(Section):
     fast_ratio: float = Field(0.35, gt=0, lt=1, description="a screen under this x crowd median")
     fast_base: float = Field(0.2, gt=0, lt=1, description="rushed-screen rate allowed")
     speed_alpha: float = Field(1e-3, gt=0, lt=0.5, description="test level for rushing")
+    unloaded_base: float = Field(
+        0.05, gt=0, lt=1, description="could-not-load screen rate allowed (or the crowd's)"
+    )
     agreement_share: float = Field(
         0.42, gt=0, lt=1, description="agreement bound under this share of the crowd's lead"
     )

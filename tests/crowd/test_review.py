@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,43 @@ def test_only_assignments_with_failed_gold_are_rejected(ws: Workspace) -> None:
     assert verdicts[first].action == "approve" and verdicts[first].exclude
     assert "no check screen failed in this HIT" in verdicts[first].reason
     assert all(verdicts[a].action == "reject" for a in rest)
+
+
+def _skipping(skip: Callable[[int], bool]) -> Callable[[LocalMarket, str], int | None]:
+    """A worker who marks screen k of a HIT as not loading when ``skip(k)``; else answers gold
+    right and the rest with the first photo."""
+
+    def submit(market: LocalMarket, worker: str) -> int | None:
+        handout = market.next_hit(worker)
+        if handout is None:
+            return None
+        right = gold_chooser(market.ledger, True)
+        screens = [
+            {"screen": s.token, "selected": [], "seconds": 2.0, "could_not_load": True}
+            if skip(k)
+            else {"screen": s.token, "selected": right(s), "seconds": 2.5}
+            for k, s in enumerate(handout.content.screens)
+        ]
+        body = json.dumps({"hit": handout.content.hit_token, "screens": screens})
+        return market.submit(worker, handout.token, body).assignment_id
+
+    return submit
+
+
+def test_a_worker_who_marks_every_screen_as_not_loading_is_excluded(ws: Workspace) -> None:
+    work(ws, "careful", gold_chooser(ws.ledger, passes=True))
+    market = LocalMarket(ws.ledger, 1800)
+    for worker, skip in (("skipper", lambda k: True), ("unlucky", lambda k: k == 0)):
+        market.sign_in(worker)
+        while _skipping(skip)(market, worker) is not None:
+            pass
+    verdicts = by_worker(decide(ws.ledger, SETTINGS))
+    assert verdicts["skipper"], "the skipper's assignments got no verdict"
+    for v in verdicts["skipper"]:
+        assert v.exclude and v.action == "approve", v
+        assert "marked 24 of 24 screens as photos that would not load" in v.reason, v.reason
+    # one screen in four failing is bad luck, not evidence: nobody else saw those fail either
+    assert not any(v.exclude for v in verdicts["unlucky"]), verdicts["unlucky"]
 
 
 def test_flagged_workers_come_first(ws: Workspace) -> None:

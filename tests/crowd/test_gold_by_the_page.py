@@ -2,10 +2,11 @@
 screen it meets, in a real browser on the local labeling server.
 
 The scripted person sees only what the page shows: it downloads each photo the page displays
-and judges it by eye, as the instructions put it ("leave the blurred and the black one"): a
-frame that is near black, burnt out to white, grainy, or far blurrier than the sharpest
-sound photo beside it is not worth keeping; every other photo is. In a pair it picks the photo
-worth keeping, or the sharper one when both or neither are. It never reads the ledger.
+and judges it by eye, as the instructions put it (leave a blurred, grainy, nearly black or
+burnt-out frame): a frame that is near black, burnt out to white, grainy, or far blurrier than
+the sharpest sound photo beside it is not worth keeping; every other photo is. In a pair it
+picks the photo worth keeping, or the sharper one when both or neither are. It never reads the
+ledger.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import click
 
 from beauty.common import emit, json_option, run_context, workspace
 from beauty.summaries import evaluation_summary
+from training.scores import scores_table_path
 
 METRIC_COLUMNS = ["metric", "value", "low", "high"]
 
@@ -129,12 +130,14 @@ def train_command(scores: Path | None, name: str | None, as_json: bool, **option
     cross-validated first. Same data, options and --seed give the same model (on CPU); an
     interrupted run resumes (run the same command again).
     """
+    ws = workspace()  # a missing workspace or scores table is said before TensorFlow loads
+    table = scores_table_path(ws.tables_dir, scores)
     from training.run import train
 
     def progress(line: str) -> None:
         click.echo(line, err=as_json)
 
-    result = train(workspace(), scores, name, progress=progress, **options)
+    result = train(ws, table, name, progress=progress, **options)
     if as_json:
         row = {
             "name": result.name,

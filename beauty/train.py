@@ -10,6 +10,7 @@ import click
 
 from beauty.common import emit, json_option, run_context, workspace
 from beauty.summaries import evaluation_summary
+from training.options import make_options
 from training.scores import scores_table_path
 
 METRIC_COLUMNS = ["metric", "value", "low", "high"]
@@ -130,7 +131,9 @@ def train_command(scores: Path | None, name: str | None, as_json: bool, **option
     cross-validated first. Same data, options and --seed give the same model (on CPU); an
     interrupted run resumes (run the same command again).
     """
-    ws = workspace()  # a missing workspace or scores table is said before TensorFlow loads
+    # Bad options, a missing workspace or scores table are said before TensorFlow loads.
+    ws = workspace()
+    make_options(ws.settings.training, dict(options))
     table = scores_table_path(ws.tables_dir, scores)
     from training.run import train
 

@@ -8,6 +8,7 @@ import click
 
 from beauty.common import emit, json_option, workspace
 from beauty.label import access_code_file_option
+from beauty.summaries import simulation_summary
 from crowd.local.codes import read_code_file
 
 
@@ -17,7 +18,13 @@ def crowd_group() -> None:
 
 
 @crowd_group.command("simulate")
-@click.option("--workers", default=30, show_default=True, type=click.IntRange(1, 500))
+@click.option(
+    "--workers",
+    default=30,
+    show_default=True,
+    type=click.IntRange(1, 500),
+    help="How many simulated workers take HITs, spammers included.",
+)
 @click.option(
     "--spammers",
     default=0.2,
@@ -38,7 +45,13 @@ def crowd_group() -> None:
 )
 @click.option("--url", help="A running labeling server (default: one started for this run).")
 @access_code_file_option
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Seed of the workers' kinds, skills and answers.",
+)
 @json_option
 def simulate(
     workers: int,
@@ -62,11 +75,8 @@ def simulate(
         workspace(), workers, spammers, truth_path=truth, replay_path=replay, url=url,
         seed=seed, access_code=code,
     )  # fmt: skip
-    emit(report.rows(), as_json, ["kind", "workers", "submissions"])
-    if not as_json:
-        click.echo(
-            f"{report.submissions} submissions by {report.workers} workers in "
-            f"{report.seconds:.1f} s at {report.url} ({report.refused} refused, "
-            f"{report.unreadable} unreadable); true kinds in reports/simulated-workers.csv "
-            "(`beauty hits review` scores itself against them)"
-        )
+    if as_json:
+        emit(report.rows(), True, ["kind", "workers", "submissions"])
+        return
+    for line in simulation_summary(report):
+        click.echo(line)

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from beauty.images import generate_sample
+from beauty.summaries import evaluation_summary, review_summary, simulation_summary
 from infra import gallery
 from infra.errors import BeautyError
 from infra.text import display_name
@@ -27,6 +28,12 @@ def quiet(line: str) -> None:
     """Progress sink for steps that print their own summary."""
 
 
+def say(lines: list[str]) -> None:
+    """A command's summary under its step, indented as the demo's other output."""
+    for line in lines:
+        click.echo(f"  {line}")
+
+
 @contextmanager
 def step(command: str) -> Iterator[None]:
     click.secho(f"\n$ beauty {command}", bold=True)
@@ -37,16 +44,33 @@ def step(command: str) -> Iterator[None]:
 
 @click.command("demo")
 @click.argument("directory", default="demo-workspace", type=click.Path(file_okay=False))
-@click.option("--count", default=200, show_default=True, type=click.IntRange(8))
-@click.option("--seed", default=7, show_default=True, type=click.IntRange(0))
+@click.option(
+    "--count",
+    default=200,
+    show_default=True,
+    type=click.IntRange(8),
+    help="Sample panoramas the crowd compares and the model trains on (--quick: at most 40).",
+)
+@click.option(
+    "--seed",
+    default=7,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Seed of the sample gallery, the gold, the batches and the simulated crowd.",
+)
 @click.option(
     "--holdout",
     default=1000,
     show_default=True,
     type=click.IntRange(20),
-    help="Panoramas of another seed the model is evaluated on.",
+    help="Panoramas of another seed the model is evaluated on, never seen in training "
+    "(--quick: at most 40).",
 )
-@click.option("--quick", is_flag=True, help="A small, fast run (used by the tests).")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="A small, fast run: 40 photos, tiny model input, one epoch (used by the tests).",
+)
 @click.option(
     "--fresh", is_flag=True, help="Replace an earlier demo in DIRECTORY (only a demo's folder)."
 )
@@ -101,13 +125,7 @@ def run_demo(
     from crowd.local.simulate import simulate_crowd
     from crowd.page import preview_hit
     from crowd.rank import kendall_vs_truth, rank_workspace
-    from crowd.report import (
-        confusion,
-        confusion_lines,
-        simulated_kinds,
-        worker_outcomes,
-        worker_report,
-    )
+    from crowd.report import worker_report
     from scoring.albums import curate
     from scoring.gallery import score_gallery
     from scoring.similar import similar
@@ -167,22 +185,9 @@ def run_demo(
         scores table."""
         with step(f"{w}crowd simulate --workers 30 --spammers 0.2 --truth {truth_csv}"):
             sim = simulate_crowd(ws, 30, 0.2, truth_path=truth_csv, seed=seed)
-            kinds = ", ".join(f"{n} by {k}" for k, n in sorted(sim.submissions_by_kind.items()))
-            click.echo(
-                f"  {sim.submissions} HITs submitted over {sim.url} in {sim.seconds:.1f} s "
-                f"({kinds})"
-            )
+            say(simulation_summary(sim))
         with step(f"{w}hits review"):
-            verdicts = review(ws).verdicts
-            flagged = {v.worker_id: v for v in verdicts if v.flagged}  # one line per worker
-            click.echo(f"  {len(verdicts)} assignments decided; flagged workers: {len(flagged)}")
-            for worker, v in sorted(flagged.items()):
-                action = v.action + (" + exclude" if v.exclude else "")
-                click.echo(f"    {worker}: {action}: {v.reason}")
-            click.echo("  review against the simulated crowd's true kinds (workers):")
-            table = confusion(worker_outcomes(ws.ledger), simulated_kinds(ws))
-            for line in confusion_lines(table):
-                click.echo(f"    {line}")
+            say(review_summary(ws, review(ws), dry_run=False))
         with step(f"{w}rank --truth {truth_csv}"):
             fit, paths = rank_workspace(ws)
             tau = kendall_vs_truth(ws, fit.table, truth_csv)
@@ -259,21 +264,7 @@ def run_demo(
         ev = evaluate(
             run.run_dir, held_dir / "truth.csv", gallery=held_dir, bootstrap=200, progress=quiet
         )
-        m = ev.metrics
-        click.echo(
-            f"  {ev.images} held-out photos vs the hidden truth: Kendall tau "
-            f"{m['kendall']['value']:.2f}, Spearman {m['spearman']['value']:.2f} "
-            f"(the probe {m['probe_spearman']['value']:.2f}; model minus probe "
-            f"{m['diff_spearman']['value']:+.2f} [{m['diff_spearman']['low']:+.2f}, "
-            f"{m['diff_spearman']['high']:+.2f}])"
-        )
-        click.echo(
-            f"  a photographer keeping every one of the top 5% skips "
-            f"{m['reduction_100']['value']:.0%} of the gallery "
-            f"(95% CI {m['reduction_100']['low']:.0%}-{m['reduction_100']['high']:.0%}); "
-            f"keeping 95% of them, {m['reduction_95']['value']:.0%}"
-        )
-        click.echo(f"  report {ev.report_path}")
+        say(evaluation_summary(ev))
 
     with step(f"{w}score --model demo"):
         scored = score_gallery(run.run_dir, workspace=ws, progress=quiet)

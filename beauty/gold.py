@@ -38,7 +38,14 @@ def add(file: Path, pool: str, author: str | None) -> None:
 
 @gold_group.command("make")
 @click.option("--count", "-n", required=True, type=click.IntRange(1), help="Variants to make.")
-@click.option("--seed", "-s", default=0, show_default=True, type=int)
+@click.option(
+    "--seed",
+    "-s",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Seed for which photos are degraded and how.",
+)
 @click.option(
     "--qualification-share",
     default=0.2,

@@ -49,23 +49,53 @@ def hits_group() -> None:
 
 
 @hits_group.command("plan")
-@click.option("--design", type=click.Choice(["fourup", "pairwise"]), help="[hits] design")
-@click.option("--screens-per-hit", type=click.IntRange(1, 50), help="[hits] screens_per_hit")
-@click.option("--assignments", type=click.IntRange(1), help="Workers per HIT ([hits]).")
-@click.option("--reward", type=Dollars(), help="Dollars per assignment ([hits] reward).")
+@click.option(
+    "--design",
+    type=click.Choice(["fourup", "pairwise"]),
+    help="Screens of four photos to keep or drop, or pairs to choose between; overrides "
+    "[hits] design [default: fourup].",
+)
+@click.option(
+    "--screens-per-hit",
+    type=click.IntRange(1, 50),
+    help="Screens in one HIT, gold included; overrides [hits] screens_per_hit [default: 10].",
+)
+@click.option(
+    "--assignments",
+    type=click.IntRange(1),
+    help="Workers who answer each HIT; overrides [hits] assignments [default: 3].",
+)
+@click.option(
+    "--reward",
+    type=Dollars(),
+    help="Dollars paid per assignment; overrides [hits] reward [default: 0.10].",
+)
 @click.option(
     "--market",
     type=click.Choice(markets.names()),
-    help="Where workers answer: the local labeling server or MTurk ([hits] market).",
+    help="Where workers answer: the local labeling server or MTurk; overrides [hits] market "
+    "[default: local].",
 )
 @click.option("--hits", "n_hits", type=click.IntRange(1), help="Plan exactly N HITs.")
 @click.option(
     "--appearances",
     type=click.IntRange(1),
-    help="Times each image is shown ([hits] appearances); the default sizing.",
+    help="Times each image is shown, which sizes the batch; overrides [hits] appearances "
+    "[default: 4].",
 )
-@click.option("--gold-rate", type=click.FloatRange(0, 1, max_open=True), help="[hits] gold_rate")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--gold-rate",
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Share of screens that are gold (at least one a HIT); overrides [hits] gold_rate "
+    "[default: 0.2].",
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Seed of which photos share a screen and where gold goes.",
+)
 @click.option(
     "--active",
     is_flag=True,
@@ -89,7 +119,11 @@ def hits_group() -> None:
     help="Offer the batch only to this share of the market's workers, the most reliable by "
     "the last `beauty rank` (e.g. 0.5).",
 )
-@click.option("--masters/--no-masters", default=None, help="Masters workers only ([mturk]).")
+@click.option(
+    "--masters/--no-masters",
+    default=None,
+    help="Masters workers only on MTurk; overrides [mturk] masters [default: no].",
+)
 @json_option
 def plan(
     design: str | None,
@@ -211,11 +245,41 @@ def qualification_group() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for the XML (default: reports/qualification in the workspace).",
 )
-@click.option("--kind", type=click.Choice(["pair", "fourup"]), default="pair", show_default=True)
-@click.option("--questions", default=10, show_default=True, type=click.IntRange(1))
-@click.option("--passing-score", default=80, show_default=True, type=click.IntRange(0, 100))
-@click.option("--duration", default=600, show_default=True, type=click.IntRange(30))
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--kind",
+    type=click.Choice(["pair", "fourup"]),
+    default="pair",
+    show_default=True,
+    help="Questions as pairs or as 4-up screens.",
+)
+@click.option(
+    "--questions",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Questions in the test.",
+)
+@click.option(
+    "--passing-score",
+    default=80,
+    show_default=True,
+    type=click.IntRange(0, 100),
+    help="Percent of questions right to pass.",
+)
+@click.option(
+    "--duration",
+    default=600,
+    show_default=True,
+    type=click.IntRange(30),
+    help="Seconds a worker has to take the test.",
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Seed of which gold items become questions.",
+)
 def build(
     base_url: str,
     out: Path | None,

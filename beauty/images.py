@@ -84,8 +84,22 @@ def generate_sample(directory: Path, count: int, seed: int) -> pd.DataFrame:
 
 @images_group.command("sample")
 @click.argument("directory", type=click.Path(file_okay=False))
-@click.option("--count", "-n", default=300, show_default=True, type=click.IntRange(1))
-@click.option("--seed", "-s", default=0, show_default=True, type=click.IntRange(0))
+@click.option(
+    "--count",
+    "-n",
+    default=300,
+    show_default=True,
+    type=click.IntRange(1),
+    help="How many panoramas to generate.",
+)
+@click.option(
+    "--seed",
+    "-s",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Seed of the skylines and their hidden beauty; the same seed gives the same photos.",
+)
 def sample(directory: str, count: int, seed: int) -> None:
     """Generate a sample gallery of skyline panoramas (and truth.csv) in DIRECTORY."""
     truth = generate_sample(Path(directory), count, seed)

@@ -49,7 +49,10 @@ def label_group() -> None:
 @label_group.command("serve")
 @click.option("--host", default=None, help="Address to bind [label.host: 127.0.0.1].")
 @click.option(
-    "--port", default=None, type=click.IntRange(0, 65535), help="Port [label.port: 8765]."
+    "--port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on; overrides the label.port setting [default: 8765].",
 )
 @click.option("--expert", is_flag=True, help="Labelers' answers become expert gold.")
 @access_code_file_option

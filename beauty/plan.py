@@ -33,7 +33,7 @@ from ranking.realistic import CrowdNoise
     default=["fourup", "pairwise", "fourup-active"],
     show_default=True,
     type=click.Choice(["fourup", "pairwise", "fourup-active", "pairwise-active"]),
-    help="Designs to compare (repeat the option).",
+    help="Designs to compare (repeat the option): 4-up or pairs, random or active.",
 )
 @click.option(
     "--budget",
@@ -44,10 +44,32 @@ from ranking.realistic import CrowdNoise
     show_default=True,
     help="Budgets in dollars, MTurk fees included (repeat the option).",
 )
-@click.option("--assignments", default=3, show_default=True, type=click.IntRange(1))
-@click.option("--reward", default="0.10", show_default=True, help="Dollars per assignment.")
-@click.option("--gold-rate", default=0.2, show_default=True, type=click.FloatRange(0, 0.9))
-@click.option("--truth", type=click.Path(dir_okay=False, path_type=Path), help="truth.csv")
+@click.option(
+    "--assignments",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Workers who answer each simulated HIT (as [hits] assignments).",
+)
+@click.option(
+    "--reward",
+    default="0.10",
+    show_default=True,
+    help="Dollars paid per assignment, before MTurk's fee (as [hits] reward).",
+)
+@click.option(
+    "--gold-rate",
+    default=0.2,
+    show_default=True,
+    type=click.FloatRange(0, 0.9),
+    help="Share of screens that are gold (as [hits] gold_rate).",
+)
+@click.option(
+    "--truth",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV of image, beauty that the simulated crowd perceives and tau is measured against "
+    "(e.g. the sample gallery's truth.csv); a budget plan needs it or --replay.",
+)
 @click.option(
     "--replay",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -70,10 +92,13 @@ from ranking.realistic import CrowdNoise
 @click.option(
     "--crowd-model",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="A crowd model saved by --save-crowd, to plan with.",
+    help="A crowd model saved by --save-crowd, to plan with [default: a Bradley-Terry crowd "
+    "with --spammers].",
 )
 @click.option(
-    "--save-crowd", type=click.Path(dir_okay=False, path_type=Path), help="Write the model here."
+    "--save-crowd",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the fitted crowd model to this JSON file; an existing file is replaced.",
 )
 @click.option(
     "--focus",
@@ -82,14 +107,48 @@ from ranking.realistic import CrowdNoise
     show_default=True,
     help="What active pairs should order first: the whole ranking or the top tier (--top).",
 )
-@click.option("--top", default=20, show_default=True, type=click.IntRange(2), help="Top tier.")
-@click.option("--rounds", default=5, show_default=True, type=click.IntRange(2))
 @click.option(
-    "--round-votes", default=500, show_default=True, type=click.IntRange(1), help="Replay rounds."
+    "--top",
+    default=20,
+    show_default=True,
+    type=click.IntRange(2),
+    help="How many photos count as the top tier for --focus top and the tau_top column.",
 )
-@click.option("--workers", default=30, show_default=True, type=click.IntRange(1))
-@click.option("--spammers", default=0.2, show_default=True, type=click.FloatRange(0, 1))
-@click.option("--seeds", default=3, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--rounds",
+    default=5,
+    show_default=True,
+    type=click.IntRange(2),
+    help="Rounds of a --replay, each of --round-votes votes.",
+)
+@click.option(
+    "--round-votes",
+    default=500,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Votes asked in each round of a --replay.",
+)
+@click.option(
+    "--workers",
+    default=30,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Size of the simulated crowd, spammers included.",
+)
+@click.option(
+    "--spammers",
+    default=0.2,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of the simulated crowd that answers at random.",
+)
+@click.option(
+    "--seeds",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Simulations per design and budget; tau_sd is their spread.",
+)
 @click.option(
     "--trusted",
     default=1.0,
@@ -97,6 +156,13 @@ from ranking.realistic import CrowdNoise
     type=click.FloatRange(0, 1, min_open=True),
     help="Active designs offer each batch after the first to this share of the crowd, the "
     "most reliable so far (as `hits plan --trusted`).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for plan.csv and plan.png (or replay.csv) [default: reports/ in the workspace]; "
+    "an earlier plan there is replaced, and the output says so.",
 )
 @json_option
 def plan_command(
@@ -119,6 +185,7 @@ def plan_command(
     top: int,
     rounds: int,
     round_votes: int,
+    out_dir: Path | None,
     as_json: bool,
 ) -> None:
     """Simulate designs against budgets: Kendall's tau for the money (table and chart).
@@ -144,9 +211,10 @@ def plan_command(
     if save_crowd is not None:
         if noise is None:
             raise click.UsageError("--save-crowd needs --calibrate or --crowd-model")
+        replacing = " (replacing the earlier file)" if save_crowd.exists() else ""
         write_crowd_model(save_crowd, noise)
         if not as_json:
-            click.echo(f"crowd model written to {save_crowd}")
+            click.echo(f"crowd model written to {save_crowd}{replacing}")
     if calibrate_path is not None and truth is None and replay is None:
         return
     if replay is not None:
@@ -158,6 +226,7 @@ def plan_command(
             seeds=tuple(range(seeds)),
             focus=top if focus == "top" else None,
             fill=replay_fill,
+            out_dir=out_dir,
         )
         columns = ["design", "round", "votes", "votes_per_photo", "tau_mean", "tau_sd"]
         if focus == "top":
@@ -167,7 +236,7 @@ def plan_command(
             lost = ", ".join(f"{d} {n:.0f}" for d, n in replayed.unavailable.items())
             click.echo(
                 f"tau against the full-data scores; asks with no recorded answer left per run: "
-                f"{lost}; written {replayed.csv}"
+                f"{lost}; written {replayed.csv}{_replacing(replayed.replaced)}"
             )
         return
     specs = [
@@ -191,8 +260,17 @@ def plan_command(
         spammers=spammers,
         seeds=tuple(range(seeds)),
         noise=noise,
+        out_dir=out_dir,
     )
     columns = ["design", "budget", "appearances", "hits", "cost", "tau_mean", "tau_sd"]
     emit(result.table.to_dict("records"), as_json, columns)
     if not as_json:
-        click.echo(f"tau against {result.measure}; written {result.csv} and {result.png}")
+        click.echo(
+            f"tau against {result.measure}; written {result.csv} and {result.png}"
+            f"{_replacing(result.replaced)}"
+        )
+
+
+def _replacing(replaced: bool) -> str:
+    # Plans are cheap to redo but a chart someone kept may be gone: say so, and how to keep it.
+    return " (replacing the earlier one there; --out DIR keeps both)" if replaced else ""

@@ -12,7 +12,11 @@ from ranking import methods
 
 
 @click.command("rank")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Default: tables/.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for scores.parquet, scores.csv and reliability.csv [default: tables/].",
+)
 @click.option(
     "--method",
     type=click.Choice(methods.names()),

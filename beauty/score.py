@@ -220,8 +220,19 @@ def curate_command(
 @click.command("similar")
 @click.argument("image")
 @model_option
-@click.option("--k", default=12, show_default=True, type=click.IntRange(1), help="Photos shown.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Sheet folder.")
+@click.option(
+    "--k",
+    default=12,
+    show_default=True,
+    type=click.IntRange(1),
+    help="How many nearest photos to show (the query itself is left out).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the contact sheet [default: runs/NAME/similar/<photo>]; an earlier "
+    "sheet there is replaced.",
+)
 @gallery_option
 @scores_option
 @json_option
@@ -268,7 +279,13 @@ def similar_command(
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
     help="Share of their comparisons held out to measure agreement.",
 )
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Seed of the held-out split of the person's comparisons.",
+)
 @click.option(
     "--min-votes",
     default=20,
@@ -343,7 +360,12 @@ def personalize_command(
 
 @click.command("export")
 @model_option
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the SavedModel, e.g. serving/NAME/1 (TensorFlow Serving's version folder).",
+)
 def export_command(model: str, out: Path) -> None:
     """Write the run as a TensorFlow SavedModel for serving: uint8 (serving_default) or float
     (serving_float) RGB images of any size in; score and embedding out."""

@@ -9,6 +9,9 @@ from typing import Any
 import click
 
 from beauty.common import emit, json_option, run_context, workspace
+from beauty.summaries import evaluation_summary
+from training.options import make_options
+from training.scores import scores_table_path
 
 METRIC_COLUMNS = ["metric", "value", "low", "high"]
 
@@ -27,33 +30,71 @@ def _metric_rows(metrics: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
     help="Scores table, parquet or CSV [default: tables/scores.parquet].",
 )
 @click.option("--name", help="Run name [default: train-DATE-TIME]; an unfinished run resumes.")
-@click.option("--backbone", help="xception or mobilenetv2 [default: settings, xception].")
-@click.option("--weights", help="imagenet, none, or a weights file path [default: settings].")
-@click.option("--input-size", help="HEIGHTxWIDTH, both >= the backbone's minimum [150x1152].")
 @click.option(
-    "--epochs", type=click.IntRange(0), help="Fine-tuning epochs, phase 2 [settings: 20]."
+    "--backbone", help="xception or mobilenetv2; overrides [training] backbone [default: xception]."
 )
-@click.option("--head-epochs", type=click.IntRange(0), help="Head epochs, phase 1 [20].")
-@click.option("--batch-size", type=click.IntRange(1), help="Images per step, all replicas.")
-@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), help="Phase 2 [1e-4].")
 @click.option(
-    "--head-learning-rate", type=click.FloatRange(0, min_open=True), help="Phase 1 [1e-3]."
+    "--weights",
+    help="imagenet, none (random start) or a weights file; overrides [training] weights "
+    "[default: imagenet].",
+)
+@click.option(
+    "--input-size",
+    help="HEIGHTxWIDTH, both >= the backbone's minimum; overrides [training] input_height "
+    "and input_width [default: 150x1152].",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(0),
+    help="Fine-tuning epochs (phase 2); overrides [training] epochs [default: 20].",
+)
+@click.option(
+    "--head-epochs", type=click.IntRange(0), help="Epochs of the head (phase 1) [default: 20]."
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1),
+    help="Images per step, all replicas; overrides [training] batch_size [default: 8].",
+)
+@click.option(
+    "--learning-rate",
+    type=click.FloatRange(0, min_open=True),
+    help="Learning rate of fine-tuning (phase 2) [default: 1e-4].",
+)
+@click.option(
+    "--head-learning-rate",
+    type=click.FloatRange(0, min_open=True),
+    help="Learning rate of the head (phase 1) [default: 1e-3].",
 )
 @click.option(
     "--optimizer",
     type=click.Choice(["sgd", "rmsprop"]),
-    help="[sgd: momentum 0.9]; both clip at 0.5.",
+    help="Optimizer of both phases [default: sgd with momentum 0.9]; both clip gradients at 0.5.",
 )
-@click.option("--top-blocks", type=click.IntRange(0), help="Blocks fine-tuned in phase 2 [4].")
+@click.option(
+    "--top-blocks",
+    type=click.IntRange(0),
+    help="Top blocks of the backbone fine-tuned in phase 2 [default: 4].",
+)
 @click.option(
     "--classify-tier",
     type=click.IntRange(1),
     help="Train the 2-class classifier instead: positive = tier >= this (2: top 5%).",
 )
-@click.option("--weight-by-se/--no-weight-by-se", default=None, help="Weight by score SEs.")
-@click.option("--cache/--no-cache", default=None, help="Cache the frozen trunk [cache].")
 @click.option(
-    "--cache-dtype", type=click.Choice(["float16", "float32"]), help="Cache precision [float16]."
+    "--weight-by-se/--no-weight-by-se",
+    default=None,
+    help="Weight each photo by how sure its crowd score is (its standard error) [default: no].",
+)
+@click.option(
+    "--cache/--no-cache",
+    default=None,
+    help="Cache the frozen trunk's output once per image [default: yes].",
+)
+@click.option(
+    "--cache-dtype",
+    type=click.Choice(["float16", "float32"]),
+    help="Precision of the cached trunk output [default: float16].",
 )
 @click.option("--augment/--no-augment", default=None, help="Flips (+ crops without cache).")
 @click.option("--patience", type=click.IntRange(1), help="Early-stopping patience [3].")
@@ -71,7 +112,9 @@ def _metric_rows(metrics: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
     "0: one train/validation/test split [5 below 300 images, else 0].",
 )
 @click.option(
-    "--val-share", type=click.FloatRange(0, 1, min_open=True, max_open=True), help="[0.16]."
+    "--val-share",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Validation share of a single split [default: 0.16].",
 )
 @click.option(
     "--test-share",
@@ -88,12 +131,16 @@ def train_command(scores: Path | None, name: str | None, as_json: bool, **option
     cross-validated first. Same data, options and --seed give the same model (on CPU); an
     interrupted run resumes (run the same command again).
     """
+    # Bad options, a missing workspace or scores table are said before TensorFlow loads.
+    ws = workspace()
+    make_options(ws.settings.training, dict(options))
+    table = scores_table_path(ws.tables_dir, scores)
     from training.run import train
 
     def progress(line: str) -> None:
         click.echo(line, err=as_json)
 
-    result = train(workspace(), scores, name, progress=progress, **options)
+    result = train(ws, table, name, progress=progress, **options)
     if as_json:
         row = {
             "name": result.name,
@@ -126,6 +173,12 @@ def train_command(scores: Path | None, name: str | None, as_json: bool, **option
     help="A folder of photos the run never saw, instead of its test part (needs --truth).",
 )
 @click.option("--bootstrap", type=click.IntRange(0), help="Resamples for the 95% intervals.")
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Also print every metric as a table (metric, value, low, high), as --json does.",
+)
 @json_option
 def evaluate_command(
     run: str,
@@ -133,6 +186,7 @@ def evaluate_command(
     truth_column: str,
     gallery: Path | None,
     bootstrap: int | None,
+    show_all: bool,
     as_json: bool,
 ) -> None:
     """Measure run RUN (runs/NAME or NAME) on held-out images: rank agreement, gallery
@@ -156,7 +210,7 @@ def evaluate_command(
     if as_json:
         emit(rows, True, METRIC_COLUMNS)
         return
-    unmatched = f", {result.unmatched} not in the truth file" if result.unmatched else ""
-    click.echo(f"{result.images} held-out images against {result.reference}{unmatched}")
-    emit(rows, False, METRIC_COLUMNS)
-    click.echo(f"report: {result.report_path}")
+    if show_all:
+        emit(rows, False, METRIC_COLUMNS)
+    for line in evaluation_summary(result):
+        click.echo(line)

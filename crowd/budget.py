@@ -34,6 +34,7 @@ class BudgetPlan:
     csv: Path
     png: Path
     measure: str  # what tau is measured against
+    replaced: bool = False  # an earlier plan's files were there
 
 
 def plan_campaign(
@@ -47,8 +48,10 @@ def plan_campaign(
     spammers: float = 0.2,
     seeds: Sequence[int] = (0, 1, 2),
     noise: CrowdNoise | None = None,
+    out_dir: Path | None = None,
 ) -> BudgetPlan:
-    """Simulate every design at every budget; write ``reports/plan.csv`` and ``plan.png``.
+    """Simulate every design at every budget; write ``plan.csv`` and ``plan.png`` in
+    ``out_dir`` (default ``reports/``), replacing an earlier plan there.
 
     With ``truth_path`` (``image, beauty``) honest workers perceive that truth and tau is
     measured against it. With ``replay_path`` (recorded votes) honest workers replay them and
@@ -80,15 +83,17 @@ def plan_campaign(
         truth = BradleyTerry(alpha=1.0).fit(votes).scores_
         measure = f"the full replay of {Path(str(replay_path)).name}"
     plan = plan_budget(truth, designs, budgets, crowd, seeds=seeds, noise=noise)
-    ws.reports_dir.mkdir(exist_ok=True)
-    csv, png = ws.reports_dir / "plan.csv", ws.reports_dir / "plan.png"
+    out = out_dir or ws.reports_dir
+    out.mkdir(parents=True, exist_ok=True)
+    csv, png = out / "plan.csv", out / "plan.png"
+    replaced = csv.exists() or png.exists()
     with atomic_path(csv) as tmp:
         plan.to_csv(tmp, index=False)
     fig = plot_plan(plan)
     fig.suptitle(f"Kendall's tau against {measure}")
     with atomic_path(png) as tmp:
         fig.savefig(tmp, dpi=110)
-    return BudgetPlan(table=plan, csv=csv, png=png, measure=measure)
+    return BudgetPlan(table=plan, csv=csv, png=png, measure=measure, replaced=replaced)
 
 
 def calibrate_crowd(ws: Workspace, votes_path: Path) -> Calibration:
@@ -116,6 +121,7 @@ class ReplayPlan:
     table: pd.DataFrame
     csv: Path
     unavailable: dict[str, float]  # asks with no recorded answer left, per run, by design
+    replaced: bool = False  # an earlier replay's table was there
 
 
 def replay_designs(
@@ -127,8 +133,10 @@ def replay_designs(
     seeds: Sequence[int] = (0, 1, 2),
     focus: int | None = None,
     fill: str = "none",
+    out_dir: Path | None = None,
 ) -> ReplayPlan:
-    """Random against active pairs on a replay of a recorded campaign; ``reports/replay.csv``.
+    """Random against active pairs on a replay of a recorded campaign; ``replay.csv`` in
+    ``out_dir`` (default ``reports/``).
 
     Each design asks ``rounds[r]`` pairs in round ``r`` (the first random) and is answered by
     the recorded answers of each pair, drawn without replacement: a pair whose answers are used
@@ -165,7 +173,10 @@ def replay_designs(
                 }
             )
     result = pd.DataFrame(rows)
-    ws.reports_dir.mkdir(exist_ok=True)
-    csv = ws.reports_dir / "replay.csv"
-    result.to_csv(csv, index=False)
-    return ReplayPlan(result, csv, unavailable)
+    folder = out_dir or ws.reports_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    csv = folder / "replay.csv"
+    replaced = csv.exists()
+    with atomic_path(csv) as tmp:
+        result.to_csv(tmp, index=False)
+    return ReplayPlan(result, csv, unavailable, replaced)

@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from crowd.judgments import judgments_table
 from crowd.rank import fit_scores
+from crowd.report_charts import Chart, worker_charts
 from crowd.review import Verdict, review_signals
 from infra.atomic import atomic_path, atomic_write_text
 from infra.ledger import Ledger
@@ -28,6 +29,8 @@ from ranking.workers import worker_stats
 
 SIMULATED_KINDS = "simulated-workers.csv"  # reports/: worker, kind, written by a simulation
 OUTCOMES = ("kept", "excluded", "rejected")
+# Columns of sentences, which wrap; every other column is figures, kept on one line.
+TEXT_COLUMNS = ("verdict", "evidence", "near a line")
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -67,7 +70,10 @@ def worker_report(ws: Workspace, *, html: bool = True, out_dir: Path | None = No
     page = None
     if html:
         page = out / "workers.html"
-        atomic_write_text(page, _render(table, fit.table, ws.settings.ranking.tiers))
+        charts = worker_charts(
+            table, worker_outcomes(ws.ledger), fit.table["score"], ws.settings.ranking.tiers
+        )
+        atomic_write_text(page, _render(table, charts))
     return WorkerReport(table=table, csv=csv, html=page)
 
 
@@ -92,65 +98,6 @@ def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     return base64.b64encode(buf.getvalue()).decode()
-
-
-def _scatter(workers: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str) -> Figure:
-    """One dot per worker; flagged (excluded) workers in red."""
-    from matplotlib.figure import Figure  # matplotlib takes a while to import: only for plots
-
-    fig = Figure(figsize=(5, 4))
-    ax = fig.subplots()
-    colours = ["#c33" if flagged else "#357" for flagged in workers["excluded"].fillna(False)]
-    ax.scatter(workers[x], workers[y], c=colours, alpha=0.75)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(f"{xlabel.capitalize()} vs {ylabel}")
-    return fig
-
-
-def _plots(
-    workers: pd.DataFrame, scores: pd.DataFrame, tiers: list[float]
-) -> list[tuple[str, str]]:
-    plots = [
-        (
-            "Gold accuracy vs learned reliability",
-            _png(
-                _scatter(
-                    workers,
-                    "gold_accuracy",
-                    "learned_reliability",
-                    "gold accuracy",
-                    "learned reliability",
-                )
-            ),
-        ),
-        (
-            "Speed vs agreement",
-            _png(
-                _scatter(
-                    workers,
-                    "median_seconds",
-                    "agreement",
-                    "median seconds per screen",
-                    "agreement with consensus",
-                )
-            ),
-        ),
-    ]
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 4))
-    ax = fig.subplots()
-    ax.hist(scores["score"], bins=40, color="#678")
-    for q in tiers:
-        line = scores["score"].quantile(q / 100)
-        ax.axvline(line, color="#c33", linestyle="--")
-        ax.annotate(f"p{q:g}", (line, ax.get_ylim()[1] * 0.9))
-    ax.set_xlabel("beauty score (BT log-strength)")
-    ax.set_ylabel("images")
-    ax.set_title("Score distribution with tier lines")
-    plots.append(("Score distribution", _png(fig)))
-    return plots
 
 
 def _cell(value: Any, digits: int = 2) -> str:
@@ -190,15 +137,16 @@ def _rows(workers: pd.DataFrame) -> list[dict[str, str]]:
     return rows
 
 
-def _render(workers: pd.DataFrame, scores: pd.DataFrame, tiers: list[float]) -> str:
+def _render(workers: pd.DataFrame, charts: list[Chart]) -> str:
     env = Environment(
         loader=PackageLoader("crowd", "templates"), autoescape=select_autoescape(["html", "j2"])
     )
     ordered = workers.sort_values(["excluded", "gold_accuracy"], ascending=[False, True])
     rows = _rows(ordered)
     columns = [c for c in rows[0] if c != "flagged"] if rows else []
+    plots = [(c.title, c.caption, _png(c.figure)) for c in charts]
     return env.get_template("workers.html.j2").render(
-        rows=rows, columns=columns, plots=_plots(workers, scores, tiers)
+        rows=rows, columns=columns, text_columns=TEXT_COLUMNS, plots=plots
     )
 
 

@@ -37,7 +37,7 @@ from scoring.table import default_table, read_scores
 from scoring.xmp import stars, xmp_packet
 from training.card import output_to_score, read_card
 from training.data import Reader, reader_for
-from training.metrics import top_count, top_mask
+from training.metrics import top_mask
 
 Progress = Callable[[str], None]
 MANIFEST = "album.csv"
@@ -184,8 +184,9 @@ def curate(
     elif isinstance(top, int):
         chosen, rule = frame.head(top), f"best {top}"
     else:
-        chosen = frame.head(top_count(len(frame), float(top or 0)))
-        rule = f"best {float(top or 0) * 100:g}%"
+        chosen = frame.head(in_top_share(frame, float(top or 0)))
+        line = 100 * (1 - float(top or 0))
+        rule = f"best {float(top or 0) * 100:g}%, the photos at or above percentile {line:g}"
     folder = Path(out)
     s3 = (workspace.settings if workspace else Settings()).s3
     read = reader_for(chosen["uri"].tolist(), s3.region, s3.endpoint_url)
@@ -205,6 +206,7 @@ def curate(
             f"Album: {rule}",
             read,
             order="best first (highest predicted score)",
+            divider=_top_line(frame, len(photos)),
         )
         if xmp and not xmp_beside_originals:
             _sidecars(
@@ -218,6 +220,26 @@ def curate(
     if xmp_beside_originals:
         _sidecars(album, beside_originals=True)
     return album
+
+
+def in_top_share(frame: pd.DataFrame, share: float) -> int:
+    """How many of ``frame``'s best photos (sorted best first) are its top ``share``: those at
+    or above percentile ``100 * (1 - share)`` of the table, as its captions print it, so "top 5%"
+    never holds a photo at percentile 94.9; at least one."""
+    line = 100 * (1 - share) - 1e-9  # the percentile column is float arithmetic
+    return max(1, int((frame["percentile"].to_numpy(float) >= line).sum()))
+
+
+def _top_line(frame: pd.DataFrame, photos: int) -> tuple[int, str] | None:
+    """Where the gallery's top 5% ends among an album of its best ``photos``, if it ends there
+    (the line after that many photos, and its label); None when the album ends first."""
+    above = int((frame["percentile"].to_numpy(float) >= 100 * (1 - TOP_SHARE) - 1e-9).sum())
+    if above == 0 or above > photos:
+        return None
+    return above, (
+        f"the gallery's top {TOP_SHARE:.0%} ends here: above the line, the {above} photo(s) "
+        f"at or above percentile {100 * (1 - TOP_SHARE):g} of predicted score"
+    )
 
 
 def _gallery_scores(

@@ -40,10 +40,12 @@ def contact_sheet(
     read: Reader = read_bytes,
     *,
     order: str,
+    divider: tuple[int, str] | None = None,
 ) -> tuple[Path, Path]:
     """``contact-sheet.html`` (all photos, thumbnails in ``contact-sheet/``) and
     ``contact-sheet.png`` (the first :data:`PNG_LIMIT`) in ``folder``, in the order given,
-    which ``order`` states in words for the reader ("best first", "nearest first")."""
+    which ``order`` states in words for the reader ("best first", "nearest first").
+    ``divider`` (count, label) draws a labelled red line after the first ``count`` photos."""
     thumbs_dir = folder / SHEET
     shutil.rmtree(thumbs_dir, ignore_errors=True)
     thumbs_dir.mkdir(parents=True)
@@ -63,6 +65,8 @@ def contact_sheet(
             f"<figure>{image}<figcaption><b>{html.escape(title)}</b><br>"
             f"{html.escape(note)}</figcaption></figure>"
         )
+        if divider is not None and i == divider[0]:
+            cells.append(f'<p class="line">{html.escape(divider[1])}</p>')
         meter.update(1)
     meter.close()
     page = (
@@ -73,16 +77,22 @@ def contact_sheet(
         f"img{{max-width:100%;height:auto;max-height:{THUMB_HEIGHT}px;display:block}}"
         "figcaption{font-size:13px;padding-top:4px}.missing{width:240px;height:80px;"
         "background:#ddd;display:flex;align-items:center;justify-content:center}"
+        ".line{flex-basis:100%;margin:0;border-top:3px solid #c33;color:#c33;font-size:13px}"
         f"</style></head><body><h1>{html.escape(heading)}</h1>"
-        f"<p>{len(cells)} photo(s), {html.escape(order)}.</p><main>\n"
+        f"<p>{len(uris)} photo(s), {html.escape(order)}.{_line_note(divider)}</p><main>\n"
         + "\n".join(cells)
         + "\n</main></body></html>\n"
     )
     html_path = folder / f"{SHEET}.html"
     html_path.write_text(page, encoding="utf-8")
     png_path = folder / f"{SHEET}.png"
-    _sheet_png(thumbs[:PNG_LIMIT], titles[:PNG_LIMIT], notes[:PNG_LIMIT]).save(png_path)
+    sheet = _sheet_png(thumbs[:PNG_LIMIT], titles[:PNG_LIMIT], notes[:PNG_LIMIT], divider)
+    sheet.save(png_path)
     return html_path, png_path
+
+
+def _line_note(divider: tuple[int, str] | None) -> str:
+    return "" if divider is None else f" The red line: {html.escape(divider[1])}."
 
 
 def _thumbnail_jpeg(uri: str, read: Reader) -> bytes:
@@ -103,20 +113,35 @@ def _png_cell(data: bytes) -> Image.Image:
 
 
 def _sheet_png(
-    thumbs: Sequence[Image.Image | None], titles: Sequence[str], notes: Sequence[str]
+    thumbs: Sequence[Image.Image | None],
+    titles: Sequence[str],
+    notes: Sequence[str],
+    divider: tuple[int, str] | None = None,
 ) -> Image.Image:
-    """A grid of thumbnails with two caption lines each, on white."""
+    """A grid of thumbnails with two caption lines each, on white; after a divider's count
+    of photos, a red line with its label, the photos below it starting a new row."""
     font = ImageFont.load_default(size=14)
     sizes = [t.size for t in thumbs if t is not None] or [(240, 80)]
     cell_w = max(w for w, _ in sizes)
     cell_h = max(h for _, h in sizes) + 40
     columns = max(1, min(len(thumbs), SHEET_WIDTH // (cell_w + 10)))
-    rows = max(1, math.ceil(len(thumbs) / columns))
-    sheet = Image.new("RGB", (columns * (cell_w + 10) + 10, rows * (cell_h + 10) + 10), "white")
+    label = divider[1] if divider is not None and divider[0] <= len(thumbs) else None
+    split = divider[0] if divider is not None and label is not None else len(thumbs)
+    above = math.ceil(split / columns)
+    band = 30 if label is not None else 0
+    rows = max(1, above + math.ceil((len(thumbs) - split) / columns))
+    height = rows * (cell_h + 10) + 10 + band
+    sheet = Image.new("RGB", (columns * (cell_w + 10) + 10, height), "white")
     draw = ImageDraw.Draw(sheet)
+    if label is not None:
+        y = 10 + above * (cell_h + 10)
+        draw.line((10, y + 4, sheet.width - 10, y + 4), fill="#cc3333", width=3)
+        draw.text((10, y + 9), label, fill="#cc3333", font=font)
     for i, (thumb, title, note) in enumerate(zip(thumbs, titles, notes, strict=True)):
-        x = 10 + (i % columns) * (cell_w + 10)
-        y = 10 + (i // columns) * (cell_h + 10)
+        below = i >= split
+        row = above + (i - split) // columns if below else i // columns
+        x = 10 + ((i - split if below else i) % columns) * (cell_w + 10)
+        y = 10 + row * (cell_h + 10) + (band if below else 0)
         if thumb is None:
             draw.rectangle((x, y, x + cell_w, y + cell_h - 40), fill="#dddddd")
         else:

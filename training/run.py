@@ -51,6 +51,7 @@ from training.options import SMALL_TABLE, TrainOptions, check_name, make_options
 from training.predict import predict_pixels
 from training.probe import Probe, fit_probe, validation_spearman
 from training.report import write_evaluation
+from training.scores import scores_table_path
 from training.split import fold_of
 
 Progress = Callable[[str], None]
@@ -106,7 +107,7 @@ def train(
             f"both sides must be at least {backbone.min_side} pixels"
         )
     name = check_name(name or datetime.now(UTC).strftime("train-%Y%m%d-%H%M%S"))
-    scores = Path(scores_path) if scores_path else ws.tables_dir / "scores.parquet"
+    scores = scores_table_path(ws.tables_dir, scores_path)
     run_dir = ws.runs_dir / name
     if (run_dir / CARD_NAME).exists():
         raise BeautyError(f"run {name} is already finished ({run_dir}); choose another --name")

@@ -36,6 +36,16 @@ class ScoresTable:
     tier_derived: bool  # tiers were computed here from score percentiles
 
 
+def scores_table_path(tables_dir: Path, given: str | Path | None) -> Path:
+    """The scores table to train on: ``given``, else ``tables_dir/scores.parquet``; a missing
+    one is refused here, before TensorFlow loads or weights download."""
+    path = Path(given) if given else tables_dir / "scores.parquet"
+    if not path.is_file():
+        fix = "check the path" if given else "run `beauty rank` first, or pass --scores FILE"
+        raise BeautyError(f"{path}: no scores table there; {fix}")
+    return path
+
+
 def load_scores(path: str | Path, tiers: Sequence[float] = (50.0, 95.0, 98.0)) -> ScoresTable:
     """Read and check a scores table (parquet or CSV).
 

@@ -35,6 +35,9 @@ def test_quick_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     assert (root / "runs" / "demo" / "model.keras").exists()
     assert "Kendall tau vs truth" in out and "skips" in out
     assert "review against the simulated crowd's true kinds" in out and "spammers caught" in out
+    # The summaries the commands print by hand (beauty.summaries), not a demo's own wording.
+    for summary in ("workers by kind:", "flagged workers:", "a photographer keeping every one"):
+        assert summary in out, f"the demo lacks the commands' summary {summary!r}"
     # The second batch is active and offered to the most reliable half of the crowd alone.
     assert f"$ beauty -w {root} hits plan --design fourup --appearances 3 --active --trusted" in out
     with sqlite3.connect(root / "beauty.db") as db:

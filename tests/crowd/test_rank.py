@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -12,11 +15,13 @@ from crowd.budget import plan_campaign
 from crowd.decisions import review
 from crowd.local.simulate import simulate_crowd
 from crowd.rank import fit_scores, kendall_vs_truth, rank_workspace
-from crowd.report import worker_report
+from crowd.report import worker_outcomes, worker_report
+from crowd.report_charts import worker_charts
 from infra.errors import BeautyError
 from infra.workspace import Workspace
 from ranking.crowd import HonestWorker, make_crowd
 from ranking.planning import DesignSpec
+from tests.conftest import browser_paths
 from tests.crowd.market_fixtures import add_pair_gold, gallery_workspace, plan
 
 SCORE_COLUMNS = [
@@ -93,6 +98,95 @@ def test_worker_report_has_a_row_per_worker_and_plots(campaign: Workspace) -> No
     page = report.html.read_text()
     assert page.count("data:image/png;base64,") == 3
     assert pd.read_csv(report.csv)["worker"].nunique() == len(workers)
+
+
+def legend_texts(figure: Any) -> set[str]:
+    legend = figure.axes[0].get_legend()
+    return set() if legend is None else {text.get_text() for text in legend.get_texts()}
+
+
+def test_worker_charts_show_every_worker_and_say_who_was_flagged(campaign: Workspace) -> None:
+    report = worker_report(campaign)
+    outcomes = worker_outcomes(campaign.ledger)
+    flagged = {o for o in outcomes.values() if o != "kept"}
+    assert flagged, f"the campaign's spammers went unflagged: {outcomes}"
+    scores = fit_scores(campaign).table["score"]
+    charts = worker_charts(report.table, outcomes, scores, [50, 95, 98])
+    for chart in charts[:2]:
+        assert chart.points == len(report.table), (
+            f"{chart.title}: {chart.points} markers for {len(report.table)} workers"
+        )
+        labels = legend_texts(chart.figure)
+        for outcome in flagged:
+            assert any(outcome in label for label in labels), f"{chart.title}: {labels}"
+    for chart in charts:
+        assert legend_texts(chart.figure), f"{chart.title} has no legend"
+        assert chart.caption, f"{chart.title} has no caption"
+
+
+def test_a_worker_with_missing_figures_is_drawn_beyond_a_dashed_line() -> None:
+    workers = pd.DataFrame(
+        {
+            "worker": ["ada", "bea", "cy"],
+            "gold_accuracy": [0.9, np.nan, 0.2],
+            "learned_reliability": [1.2, 0.8, np.nan],  # cy was left out of the fit
+            "median_seconds": [5.0, 6.0, 1.0],
+            "agreement": [0.8, 0.7, 0.4],
+        }
+    )
+    scores = pd.Series(np.linspace(-1, 1, 40))
+    gold_chart = worker_charts(workers, {"cy": "rejected"}, scores, [50, 95, 98])[0]
+    assert gold_chart.points == 3, f"{gold_chart.points} of 3 workers drawn"
+    assert "no learned reliability" in gold_chart.caption, gold_chart.caption
+    assert "no gold accuracy" in gold_chart.caption, gold_chart.caption
+    labels = legend_texts(gold_chart.figure)
+    assert any("rejected" in label for label in labels), labels
+    assert any("dashed line" in label for label in labels), labels
+
+
+def test_worker_page_keeps_figures_on_one_line(campaign: Workspace) -> None:
+    report = worker_report(campaign)
+    assert report.html is not None
+    page = report.html.read_text()
+    assert re.search(r"td\.figure\s*\{[^}]*white-space:\s*nowrap", page), "no nowrap rule"
+    header = re.search(r"<tr>(.*?)</tr>", page, re.S)
+    assert header is not None
+    names = re.findall(r"<th class=\"(\w+)\">([^<]+)</th>", header.group(1))
+    assert ("figure", "gold (Wilson 95%)") in names, names
+    assert len(re.findall(r"<figcaption>", page)) == 3, "every chart has a caption"
+
+
+@pytest.mark.slow
+def test_worker_page_figures_do_not_wrap_in_a_browser_1366_px_wide(campaign: Workspace) -> None:
+    from selenium import webdriver
+
+    report = worker_report(campaign)
+    assert report.html is not None
+    chromium, driver_path = browser_paths()
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(driver_path))
+    try:
+        driver.set_window_size(1366, 900)
+        driver.get(report.html.as_uri())
+        cells, wrapped = driver.execute_script(
+            """
+            const cells = [...document.querySelectorAll('td.figure')];
+            const wrapped = cells.filter(td => {
+              const range = document.createRange();
+              range.selectNodeContents(td);
+              const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+              return tops.size > 1;
+            }).map(td => td.textContent);
+            return [cells.length, wrapped];
+            """
+        )
+    finally:
+        driver.quit()
+    assert cells > 0, "the page has no figure cells"
+    assert not wrapped, f"cells wrapped at 1366 px: {wrapped}"
 
 
 def test_budget_plan_covers_every_design_and_budget(campaign: Workspace) -> None:

@@ -263,6 +263,28 @@ def test_hits_review_prints_flagged_first_and_dry_run_records_nothing(ws: Worksp
     assert ws.ledger.scalar("SELECT COUNT(*) FROM decisions") > 0
 
 
+def test_hits_review_summarises_and_lists_every_verdict_only_when_asked(ws: Workspace) -> None:
+    careful = work(ws, "ada", gold_chooser(ws.ledger, passes=True))
+    spammed = work(ws, "spammer", gold_chooser(ws.ledger, passes=False))
+    args = ["-w", str(ws.root), "hits", "review", "--dry-run"]
+    short = CliRunner().invoke(cli, args)
+    assert short.exit_code == 0, short.output
+    total = len(careful) + len(spammed)
+    assert f"{total} verdicts: {len(careful)} approved" in short.output, short.output
+    assert "flagged workers: 1" in short.output, short.output
+    flagged = [line for line in short.output.splitlines() if line.startswith("  spammer (")]
+    assert len(flagged) == 1, short.output
+    assert f"{len(spammed)} of {len(spammed)} assignments rejected, excluded" in flagged[0]
+    assert "check screen" in flagged[0], f"the reason is missing: {flagged[0]}"
+    assert "ada" not in short.output, "an unflagged worker is listed without --all"
+    assert "assignment_id" not in short.output, "the full table is printed without --all"
+    full = CliRunner().invoke(cli, [*args, "--all"])
+    assert full.exit_code == 0, full.output
+    table = [line for line in full.output.splitlines() if line.startswith("ada ")]
+    assert len(table) == len(careful), f"--all lists each assignment once:\n{full.output}"
+    assert short.output in full.output, "--all adds the table; the summary stays the same"
+
+
 def test_hits_review_scores_itself_against_simulated_kinds(ws: Workspace) -> None:
     work(ws, "careful", gold_chooser(ws.ledger, passes=True))
     work(ws, "spammer", gold_chooser(ws.ledger, passes=False))

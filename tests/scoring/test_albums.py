@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from infra.errors import BeautyError
-from scoring.albums import curate, parse_top
+from scoring.albums import curate, in_top_share, parse_top
 from scoring.gallery import score_gallery
 from scoring.table import read_scores
 from training.metrics import kept_for_recall
@@ -53,7 +53,8 @@ def test_the_top_share_is_copied_by_rank_with_sheet_and_ratings(
     table, frame = scored
     out = tmp_path / "album"
     album = curate(tiny_run.run_dir, out, top=0.10, scores=table, xmp=True, progress=_quiet)
-    best = frame.sort_values("score", ascending=False).head(math.ceil(0.10 * len(frame)))
+    # The top 10% is every photo at or above percentile 90, as the captions print it.
+    best = frame[frame["percentile"] >= 90].sort_values("score", ascending=False)
     assert album.photos["uri"].tolist() == best["uri"].tolist()
     assert album.skipped_share == pytest.approx(1 - len(best) / len(frame))
     files = sorted(p.name for p in out.glob("*.jpg"))
@@ -72,6 +73,34 @@ def test_the_top_share_is_copied_by_rank_with_sheet_and_ratings(
     assert page.index(Path(names[0]).name) < page.index(Path(names[-1]).name)
     with Image.open(album.sheet_png) as sheet:
         assert sheet.width > 100 and sheet.height > 50
+
+
+def test_the_top_share_of_300_photos_is_15_at_or_above_percentile_95() -> None:
+    # The gallery's percentiles, as scoring writes them: (rank from the bottom - 0.5) / n.
+    frame = pd.DataFrame({"percentile": (np.arange(300, 0, -1) - 0.5) / 300 * 100})
+    count = in_top_share(frame, 0.05)
+    assert count == 15, f"the top 5% of 300 photos holds {count}"
+    assert frame["percentile"].iloc[count - 1] >= 95 > frame["percentile"].iloc[count]
+    assert in_top_share(frame.head(1), 0.05) == 1, "a one-photo gallery's top share is empty"
+
+
+def test_the_sheet_draws_a_line_where_the_top_5_percent_ends(
+    tiny_run: TinyRun, scored: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    table, frame = scored
+    album = curate(tiny_run.run_dir, tmp_path / "album", top=0.2, scores=table, progress=_quiet)
+    top5 = int((frame["percentile"] >= 95).sum())
+    assert 0 < top5 < len(album.photos), "the test needs the top 5% to end inside the album"
+    page = album.sheet_html.read_text()
+    line = page.index('<p class="line">')
+    files = album.photos["file"].tolist()
+    assert all(page.index(f) < line for f in files[:top5]), f"line drawn before #{top5}"
+    assert all(page.index(f) > line for f in files[top5:]), f"line drawn after #{top5 + 1}"
+    assert "at or above percentile 95" in page, "the sheet does not state the line's rule"
+    with Image.open(album.sheet_png) as sheet:
+        red = np.asarray(sheet.convert("RGB"))
+        reddish = (red[..., 0] > 180) & (red[..., 1] < 80) & (red[..., 2] < 80)
+        assert (reddish.mean(axis=1) > 0.9).any(), "the PNG sheet has no red line across it"
 
 
 def test_a_second_album_in_the_same_folder_replaces_the_first(

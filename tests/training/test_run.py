@@ -156,6 +156,9 @@ def test_cli_errors_are_one_line(workspace: Workspace, tmp_path: Path) -> None:
     assert out.stderr.count("\n") == 1 and "not a scores table" in out.stderr
     out = cli.invoke(_cli(), [*root, "train", "--input-size", "big", "--weights", "none"])
     assert out.exit_code == 1 and "HEIGHTxWIDTH" in out.stderr
+    # The size check needs a scores table: a missing one is refused first.
+    table = pd.DataFrame({"image": ["a" * 16], "uri": ["a.jpg"], "score": [0.0]})
+    table.to_parquet(workspace.tables_dir / "scores.parquet")
     out = cli.invoke(_cli(), [*root, "train", "--input-size", "64x256", "--weights", "none"])
     assert out.exit_code == 1 and "at least 71 pixels" in out.stderr
     out = cli.invoke(_cli(), [*root, "evaluate", "nothing-here"])

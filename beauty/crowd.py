@@ -50,7 +50,8 @@ def simulate(
     seed: int,
     as_json: bool,
 ) -> None:
-    """Let a simulated crowd work every open local HIT through the server's JSON API.
+    """Let a simulated crowd work every open local HIT's assignments through the server's
+    JSON API.
 
     A server at --url with an access code needs it: BEAUTY_LABEL__ACCESS_CODE or
     --access-code-file.
@@ -62,11 +63,11 @@ def simulate(
         workspace(), workers, spammers, truth_path=truth, replay_path=replay, url=url,
         seed=seed, access_code=code,
     )  # fmt: skip
-    emit(report.rows(), as_json, ["kind", "workers", "submissions"])
+    emit(report.rows(), as_json, ["kind", "workers", "assignments"])
     if not as_json:
         click.echo(
-            f"{report.submissions} submissions by {report.workers} workers in "
-            f"{report.seconds:.1f} s at {report.url} ({report.refused} refused, "
-            f"{report.unreadable} unreadable); true kinds in reports/simulated-workers.csv "
-            "(`beauty hits review` scores itself against them)"
+            f"{report.submissions} assignments submitted by {report.workers} workers in "
+            f"{report.seconds:.1f} s at {report.url} ({report.refused} refused as taken, "
+            f"{report.unreadable} refused as unreadable); true kinds in "
+            "reports/simulated-workers.csv (`beauty hits review` scores itself against them)"
         )

@@ -169,7 +169,7 @@ def run_demo(
             sim = simulate_crowd(ws, 30, 0.2, truth_path=truth_csv, seed=seed)
             kinds = ", ".join(f"{n} by {k}" for k, n in sorted(sim.submissions_by_kind.items()))
             click.echo(
-                f"  {sim.submissions} HITs submitted over {sim.url} in {sim.seconds:.1f} s "
+                f"  {sim.submissions} assignments submitted over {sim.url} in {sim.seconds:.1f} s "
                 f"({kinds})"
             )
         with step(f"{w}hits review"):

@@ -240,7 +240,7 @@ class LocalMarket:
             if self.expert and outcome.ok:
                 made = _expert_gold(conn, assignment_id, worker, now)
         if outcome.refused:  # after the commit: the refused body stays as evidence
-            raise Refused(422, f"answer not saved: {outcome.error}; correct it and submit again")
+            raise Refused(422, f"unreadable answer: {outcome.error}")
         return Submitted(assignment_id, made)
 
 

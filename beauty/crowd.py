@@ -63,7 +63,8 @@ def simulate(
     seed: int,
     as_json: bool,
 ) -> None:
-    """Let a simulated crowd work every open local HIT through the server's JSON API.
+    """Let a simulated crowd work every open local HIT's assignments through the server's
+    JSON API.
 
     A server at --url with an access code needs it: BEAUTY_LABEL__ACCESS_CODE or
     --access-code-file.
@@ -76,7 +77,7 @@ def simulate(
         seed=seed, access_code=code,
     )  # fmt: skip
     if as_json:
-        emit(report.rows(), True, ["kind", "workers", "submissions"])
+        emit(report.rows(), True, ["kind", "workers", "assignments"])
         return
     for line in simulation_summary(report):
         click.echo(line)

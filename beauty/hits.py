@@ -13,8 +13,8 @@ from pydantic import ValidationError
 
 from beauty.common import emit, json_option, workspace
 from beauty.market import (
+    close_command,
     delete_command,
-    expire_command,
     post_command,
     qualification_post_command,
     status_command,
@@ -319,7 +319,8 @@ def build(
 hits_group.add_command(post_command)
 hits_group.add_command(status_command)
 hits_group.add_command(sync_command)
-hits_group.add_command(expire_command)
+hits_group.add_command(close_command)
+hits_group.add_command(close_command, name="expire")  # MTurk's word for closing
 hits_group.add_command(delete_command)
 hits_group.add_command(review_command)
 qualification_group.add_command(qualification_post_command)

@@ -55,6 +55,13 @@ def label_group() -> None:
     help="Port to listen on; overrides the label.port setting [default: 8765].",
 )
 @click.option("--expert", is_flag=True, help="Labelers' answers become expert gold.")
+@click.option(
+    "--batch",
+    "batches",
+    multiple=True,
+    type=click.IntRange(1),
+    help="Hand out only this open local batch (repeatable) [default: every open local batch].",
+)
 @access_code_file_option
 @click.option(
     "--host-name",
@@ -76,12 +83,13 @@ def serve_command(
     host: str | None,
     port: int | None,
     expert: bool,
+    batches: tuple[int, ...],
     access_code_file: Path | None,
     host_names: tuple[str, ...],
     invite_only: bool,
     trust_proxy: bool,
 ) -> None:
-    """Serve the open local batches' HITs to labelers until Ctrl-C.
+    """Serve the open local batches' HITs (or those of --batch) to labelers until Ctrl-C.
 
     Beyond loopback, behind a proxy and in expert mode, a server without an access code gets
     one for the run, printed here once.
@@ -103,6 +111,7 @@ def serve_command(
         expert=expert or None,
         invite_only=invite_only or None,
         trust_proxy=trust_proxy or None,
+        batches=tuple(dict.fromkeys(batches)),
         access_code=read_code_file(access_code_file) if access_code_file else None,
     )
 
@@ -113,6 +122,8 @@ def serve_command(
             click.echo(f"  access code for this run, for labelers (shown only now): {codes.access}")
         if "admin" in codes.generated:
             click.echo(f"  requester's code for the full /status (shown only now): {codes.admin}")
+        ids = ", ".join(map(str, options.batches))
+        click.echo(f"  handing out {f'batch(es) {ids}' if ids else 'every open local batch'}")
 
     serve(ws, options, ready)
 

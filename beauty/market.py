@@ -1,5 +1,5 @@
-"""`beauty hits post|sync|expire` for every market through its protocol; `status`, `delete` and
-`qualification post`, which only MTurk has."""
+"""`beauty hits post|sync|close` (alias `expire`) for every market through its protocol;
+`status`, `delete` and `qualification post`, which only MTurk has."""
 
 from __future__ import annotations
 
@@ -108,12 +108,13 @@ def sync_command(batch: int | None, full: bool) -> None:
             _print(markets.get(name).collect(ws, ids, full=full))
 
 
-@click.command("expire")
+@click.command("close")
 @click.argument("batch", type=int, required=False)
-def expire_command(batch: int | None) -> None:
+def close_command(batch: int | None) -> None:
     """Stop BATCH (default: every open batch) taking new workers; work in progress may finish.
 
-    MTurk HITs expire now; local batches close (no more hand-outs).
+    Local batches close (no more hand-outs; every assignment already in is kept); MTurk HITs
+    expire now. `beauty hits expire` is the same command.
     """
     ws = workspace()
     for name, ids in open_batches(ws.ledger, batch).items():

@@ -59,15 +59,16 @@ def _flagged(verdicts: list[Verdict]) -> dict[str, Verdict]:
 
 
 def simulation_summary(report: SimulationReport) -> list[str]:
-    """Submissions in all and by kind of worker, and where the true kinds are written."""
+    """Assignments submitted in all and by kind of worker, and where the true kinds are
+    written."""
     kinds = ", ".join(
-        f"{row['workers']} {row['kind']} ({row['submissions']} submissions)"
+        f"{row['workers']} {row['kind']} ({row['assignments']} assignments)"
         for row in report.rows()
     )
     return [
-        f"{report.submissions} submissions by {report.workers} workers in "
-        f"{report.seconds:.1f} s at {report.url} ({report.refused} refused, "
-        f"{report.unreadable} unreadable)",
+        f"{report.submissions} assignments submitted by {report.workers} workers in "
+        f"{report.seconds:.1f} s at {report.url} ({report.refused} refused as taken, "
+        f"{report.unreadable} refused as unreadable)",
         f"workers by kind: {kinds}",
         "true kinds in reports/simulated-workers.csv (`beauty hits review` scores itself "
         "against them)",

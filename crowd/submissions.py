@@ -6,7 +6,9 @@ showed: a token from another HIT, an image that was not on the screen, a screen 
 twice or not at all, two winners of a pair, or impossible seconds fail the whole submission,
 recorded with the reason. A screen whose photo could not load in the worker's browser is an
 answer too: stored with ``could_not_load`` set and no selection, and left out of every table
-that grades, counts or ranks (:mod:`crowd.judgments`).
+that grades, counts or ranks (:mod:`crowd.judgments`). A market whose worker can still
+correct the answer (the local server) has a failing one refused instead: kept as evidence in
+``refused_answers``, the assignment left open.
 """
 
 from __future__ import annotations
@@ -32,12 +34,14 @@ PARSERS = {"json": parse_local_answer, "mturk-xml": parse_mturk_answer}
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of a submission: ``judgments`` stored, or the ``error`` it failed with."""
+    """What became of a submission: ``judgments`` stored, or the ``error`` it failed with;
+    ``refused`` when it was kept as evidence only and the assignment left open."""
 
     assignment_id: int
     ok: bool
     error: str | None
     judgments: int
+    refused: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,12 +54,18 @@ class Judgment:
     could_not_load: bool = False
 
 
-def store_submission(ledger: Ledger, assignment_id: int, raw: str, fmt: Format) -> Outcome:
+def store_submission(
+    ledger: Ledger, assignment_id: int, raw: str, fmt: Format, *, refuse_unreadable: bool = False
+) -> Outcome:
     """Store one assignment's answer and turn it into judgments.
 
     Idempotent: an assignment whose answer was already parsed (ok or failed) is left as it is
     and its recorded outcome returned. Where a raw answer is stored but not yet parsed (a
     crash in between), the stored answer is parsed, not ``raw``.
+
+    With ``refuse_unreadable`` (a worker who can still send a corrected answer), an answer
+    that fails the checks is kept in ``refused_answers`` with its reason and the assignment is
+    left as it was, with no answer: the outcome is ``refused``.
 
     Raises
     ------
@@ -66,11 +76,23 @@ def store_submission(ledger: Ledger, assignment_id: int, raw: str, fmt: Format) 
     """
     if fmt not in PARSERS:
         raise ValueError(f"unknown answer format {fmt!r}; use one of {sorted(PARSERS)}")
-    row = ledger.one("SELECT parse_state FROM assignments WHERE id = ?", (assignment_id,))
+    row = ledger.one(
+        "SELECT hit_id, parse_state, raw_answer FROM assignments WHERE id = ?", (assignment_id,)
+    )
     if row is None:
         raise BeautyError(f"no assignment {assignment_id} in the ledger")
     if row["parse_state"] != "pending":
         return recorded_outcome(ledger, assignment_id)
+    if refuse_unreadable and row["raw_answer"] is None:
+        error = _read(ledger, row["hit_id"], raw, fmt)[1]
+        if error is not None:
+            with ledger.transaction() as conn:
+                conn.execute(
+                    "INSERT INTO refused_answers (assignment_id, raw_answer, raw_format, error, "
+                    "received_at) VALUES (?, ?, ?, ?, ?)",
+                    (assignment_id, raw, fmt, error, utcnow()),
+                )
+            return Outcome(assignment_id, False, error, 0, refused=True)
     with ledger.transaction() as conn:
         conn.execute(
             "UPDATE assignments SET raw_answer = COALESCE(raw_answer, ?), "
@@ -83,13 +105,7 @@ def store_submission(ledger: Ledger, assignment_id: int, raw: str, fmt: Format) 
         "SELECT hit_id, raw_answer, raw_format FROM assignments WHERE id = ?", (assignment_id,)
     )
     assert stored is not None
-    error: str | None = None
-    judgments: list[Judgment] = []
-    try:
-        answer = PARSERS[stored["raw_format"]](stored["raw_answer"])
-        judgments = check_answer(answer, hit_content(ledger, stored["hit_id"]))
-    except AnswerError as exc:
-        error = str(exc)
+    judgments, error = _read(ledger, stored["hit_id"], stored["raw_answer"], stored["raw_format"])
     with ledger.transaction() as conn:
         state = conn.execute(
             "SELECT parse_state FROM assignments WHERE id = ?", (assignment_id,)
@@ -115,6 +131,14 @@ def store_submission(ledger: Ledger, assignment_id: int, raw: str, fmt: Format) 
             (assignment_id,),
         )
     return Outcome(assignment_id, True, None, len(judgments))
+
+
+def _read(ledger: Ledger, hit_id: int, raw: str, fmt: Format) -> tuple[list[Judgment], str | None]:
+    """The judgments of an answer to ``hit_id``, or the reason it cannot be read."""
+    try:
+        return check_answer(PARSERS[fmt](raw), hit_content(ledger, hit_id)), None
+    except AnswerError as exc:
+        return [], str(exc)
 
 
 def check_answer(answer: HitAnswer, content: HitContent) -> list[Judgment]:

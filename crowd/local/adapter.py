@@ -13,8 +13,10 @@ from decimal import Decimal
 from crowd.batches import batch_filter
 from crowd.content import HitContent
 from crowd.local.market import NAME
+from crowd.local.status import market_status
 from crowd.market import Confirm, MarketReport
 from crowd.review import Verdict, record_verdicts
+from infra.ledger import utcnow
 from infra.workspace import Workspace
 from ranking.fees import batch_cost
 
@@ -69,10 +71,23 @@ class LocalLabeling:
     def close(self, ws: Workspace, batch_ids: Sequence[int] | None) -> MarketReport:
         where, params = batch_filter(batch_ids, "id")
         with ws.ledger.transaction() as conn:
-            closed = conn.execute(
-                f"UPDATE batches SET state = 'closed' WHERE market = ? AND state = 'open' {where}",
+            chosen = f"FROM batches WHERE market = ? AND state = 'open' {where}"
+            closed = [int(r[0]) for r in conn.execute(f"SELECT id {chosen}", (NAME, *params))]
+            conn.execute(
+                f"UPDATE batches SET state = 'closed' WHERE id IN (SELECT id {chosen})",
                 (NAME, *params),
-            ).rowcount
-        return MarketReport(
-            [f"{closed} local batch(es) closed: no more HITs handed out"], changed=closed
-        )
+            )
+        asked = set(closed if batch_ids is None else batch_ids)
+        lines = []
+        for row in market_status(ws.ledger, utcnow()).batches:
+            if row["batch"] not in asked:
+                continue
+            figures = f"{row['submitted']} of {row['wanted']} assignments in"
+            if row["batch"] not in closed:
+                lines.append(f"batch {row['batch']}: already {row['state']} ({figures})")
+                continue
+            held = f"; {row['handed']} in hand may still be submitted" if row["handed"] else ""
+            lines.append(
+                f"batch {row['batch']} closed: no more hand-outs; {figures}, all kept{held}"
+            )
+        return MarketReport(lines, changed=len(closed))

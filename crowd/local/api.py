@@ -4,8 +4,9 @@
 sets the session cookie;
 ``GET /api/next`` answers a :class:`NextHit` (or 204 when nothing is left);
 ``POST /api/submit?assignment=TOKEN`` takes the answer JSON (``crowd.answers.HitAnswer``) and
-answers a :class:`SubmitReply` once the answer is stored. Refusals are ``{"error": "..."}``
-with a 4xx status.
+answers a :class:`SubmitReply` once the answer is stored and read. Refusals are
+``{"error": "..."}`` with a 4xx status; 422 for an answer that fails the checks, whose
+assignment stays open for a corrected answer.
 """
 
 from __future__ import annotations
@@ -69,10 +70,8 @@ class NextHit(BaseModel):
 
 
 class SubmitReply(BaseModel):
-    """A stored submission; ``ok`` is false when the answer was kept but could not be read
-    (``error`` says why). ``next`` is the page to go to."""
+    """A stored, readable answer: the gold items it made (expert servers) and ``next``, the
+    page to go to."""
 
-    ok: bool
-    error: str | None = None
     gold_made: int = 0
     next: str

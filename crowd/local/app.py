@@ -33,7 +33,7 @@ from crowd.local.api import (
 from crowd.local.codes import matches
 from crowd.local.guard import ServerPolicy, SignInLimiter, TooManyTries, same_origin
 from crowd.local.labelers import BadSecret
-from crowd.local.market import LOCAL_HITS, Clock, Handout, LocalMarket, Refused
+from crowd.local.market import Clock, Handout, LocalMarket, Refused, check_served
 from crowd.local.status import market_status
 from crowd.page import render_hit_page
 from infra.images import FORMATS
@@ -60,8 +60,9 @@ def create_app(
     *,
     clock: Clock | None = None,
     limiter: SignInLimiter | None = None,
+    batches: tuple[int, ...] = (),
 ) -> Flask:
-    """The server for the workspace's open local batches.
+    """The server for the workspace's open local batches (or those of ``batches``).
 
     Parameters
     ----------
@@ -74,7 +75,15 @@ def create_app(
         Now, as an aware datetime (tests move it forward).
     limiter : SignInLimiter, optional
         Failed sign-ins per client address (tests give one with its own clock).
+    batches : tuple of int
+        The batches to hand out (empty: every open local batch).
+
+    Raises
+    ------
+    BeautyError
+        One of ``batches`` is not an open local batch.
     """
+    check_served(ws.ledger, batches)
     policy = policy or ServerPolicy()
     limiter = limiter or SignInLimiter()
     app = Flask(__name__)
@@ -86,7 +95,9 @@ def create_app(
         SESSION_COOKIE_SAMESITE="Strict",
         MAX_CONTENT_LENGTH=policy.max_body_bytes,
     )
-    market = LocalMarket(ws.ledger, ws.settings.mturk.assignment_duration_seconds, policy.expert)
+    market = LocalMarket(
+        ws.ledger, ws.settings.mturk.assignment_duration_seconds, policy.expert, batches=batches
+    )
     if clock is not None:
         market.clock = clock
     image_bytes = _image_reader(ws.ledger)
@@ -271,11 +282,12 @@ def create_app(
         worker = labeler()
         if worker is None:
             raise Refused(401, "sign in first")
+        served, params = market.served_hits()
         found = ws.ledger.one(
             "SELECT si.image_id FROM screen_images si JOIN screens s ON s.id = si.screen_id "
-            f"WHERE si.token = ? AND s.hit_id IN ({LOCAL_HITS}) AND EXISTS ("
+            f"WHERE si.token = ? AND s.hit_id IN ({served}) AND EXISTS ("
             "  SELECT 1 FROM assignments a WHERE a.hit_id = s.hit_id AND a.worker_id = ?)",
-            (token, worker),
+            (token, *params, worker),
         )
         if found is None:
             raise Refused(404, "no such image in your HITs")
@@ -312,9 +324,7 @@ def create_app(
         if not request.is_json:
             raise Refused(415, "send the answer as application/json")
         result = market.submit(worker, token, request.get_data(as_text=True))
-        reply = SubmitReply(
-            ok=result.ok, error=result.error, gold_made=result.gold_made, next=url_for("hit")
-        )
+        reply = SubmitReply(gold_made=result.gold_made, next=url_for("hit"))
         return jsonify(reply.model_dump())
 
     return app

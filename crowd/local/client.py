@@ -59,7 +59,8 @@ class MarketClient:
         return None if status == 204 else NextHit.model_validate_json(body)
 
     def submit(self, hit: NextHit, answer: HitAnswer) -> SubmitReply:
-        """Submit the answer to ``hit``; an unreadable answer is stored too (``ok`` false)."""
+        """Submit the answer to ``hit``; an unreadable one is refused (``MarketError`` 422) and
+        the assignment stays this labeler's for a corrected answer."""
         _, body = self._call("POST", hit.submit_url, "submit", answer.model_dump())
         return SubmitReply.model_validate_json(body)
 

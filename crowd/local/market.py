@@ -7,24 +7,47 @@ is taken inside one short write transaction, which SQLite serialises (``BEGIN IM
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from crowd.batches import batch_filter
 from crowd.content import HitContent, hit_content
 from crowd.submissions import store_submission
 from crowd.tokens import new_token
+from infra.errors import BeautyError
 from infra.ledger import Ledger, iso
 
 Clock = Callable[[], datetime]
 
 NAME = "local"  # this market's name in the market registry and in the ledger
-# Open local batches only: the server never hands out, shows or accepts other markets' work.
-LOCAL_HITS = (
-    "SELECT h.id FROM hits h JOIN batches b ON b.id = h.batch_id "
-    f"WHERE b.market = '{NAME}' AND b.state = 'open'"
-)
+# Open local batches only: the server never hands out or shows other markets' work.
+OPEN_LOCAL = f"b.market = '{NAME}' AND b.state = 'open'"
+
+
+def check_served(ledger: Ledger, batch_ids: Sequence[int]) -> None:
+    """Make sure the server can hand out each of ``batch_ids``: open, local batches.
+
+    Raises
+    ------
+    BeautyError
+        The first batch that does not exist, belongs to another market or is not open.
+    """
+    for batch_id in batch_ids:
+        row = ledger.one("SELECT market, state FROM batches WHERE id = ?", (batch_id,))
+        if row is None:
+            raise BeautyError(f"no batch {batch_id}: see `beauty hits list`")
+        if row["market"] != NAME:
+            raise BeautyError(
+                f"batch {batch_id} is a {row['market']} batch, not a local one: "
+                f"`beauty hits post {batch_id}` puts it before its workers"
+            )
+        if row["state"] != "open":
+            raise BeautyError(
+                f"batch {batch_id} is {row['state']}: it has nothing to hand out; "
+                "plan another with `beauty hits plan --market local`"
+            )
 
 
 class Refused(Exception):
@@ -47,11 +70,9 @@ class Handout:
 
 @dataclass(frozen=True)
 class Submitted:
-    """The outcome of an accepted submission: parsed (``ok``) or stored with its parse error."""
+    """An accepted, readable answer, and how many gold items it made (expert servers)."""
 
     assignment_id: int
-    ok: bool
-    error: str | None
     gold_made: int = 0
 
 
@@ -69,12 +90,24 @@ class LocalMarket:
         Whether answers become gold items (source ``expert``).
     clock : callable
         Now, as an aware datetime.
+    batches : tuple of int
+        The batches handed out (empty: every open local batch).
     """
 
     ledger: Ledger
     duration_s: int
     expert: bool = False
     clock: Clock = field(default=lambda: datetime.now(UTC))
+    batches: tuple[int, ...] = ()
+
+    def served_hits(self) -> tuple[str, tuple[int, ...]]:
+        """SQL selecting the ids of the HITs this market hands out, and its parameters."""
+        where, params = batch_filter(self.batches or None)
+        return (
+            f"SELECT h.id FROM hits h JOIN batches b ON b.id = h.batch_id WHERE {OPEN_LOCAL} "
+            f"{where}",
+            params,
+        )
 
     def sign_in(self, worker: str) -> None:
         """Register a labeler (idempotent); on an expert server the labeler becomes an expert."""
@@ -99,11 +132,12 @@ class LocalMarket:
             row = conn.execute("SELECT excluded FROM workers WHERE id = ?", (worker,)).fetchone()
             if row is None or row["excluded"]:
                 return None
+            served, params = self.served_hits()
             held = conn.execute(
                 "SELECT id, hit_id, remote_id, deadline FROM assignments "
-                f"WHERE worker_id = ? AND state = 'handed' AND hit_id IN ({LOCAL_HITS}) "
+                f"WHERE worker_id = ? AND state = 'handed' AND hit_id IN ({served}) "
                 "ORDER BY id LIMIT 1",
-                (worker,),
+                (worker, *params),
             ).fetchone()
             if held is None:
                 held = self._hand_out(conn, worker, now)
@@ -113,12 +147,13 @@ class LocalMarket:
         return Handout(int(held["id"]), str(held["remote_id"]), str(held["deadline"]), content)
 
     def _hand_out(self, conn: Any, worker: str, now: datetime) -> Any:
+        where, params = batch_filter(self.batches or None)
         hit = conn.execute(
             "SELECT h.id, b.assignments, "
             "  (SELECT COUNT(*) FROM assignments a WHERE a.hit_id = h.id "
             "   AND a.state != 'abandoned') AS taken "
             "FROM hits h JOIN batches b ON b.id = h.batch_id "
-            "WHERE b.market = 'local' AND b.state = 'open' "
+            f"WHERE {OPEN_LOCAL} {where}"
             "AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.hit_id = h.id "
             "  AND a.worker_id = ?) "
             "AND taken < b.assignments "
@@ -128,7 +163,7 @@ class LocalMarket:
             "  AND bw.worker_id = ?)) "
             # Fewest labelers first: every HIT gets one answer before any gets its last.
             "ORDER BY b.id, taken, h.position LIMIT 1",
-            (worker, worker),
+            (*params, worker, worker),
         ).fetchone()
         if hit is None:
             return None
@@ -152,19 +187,24 @@ class LocalMarket:
         conn.execute(
             "UPDATE assignments SET state = 'abandoned' WHERE state = 'handed' "
             "AND (deadline < ? OR worker_id IN (SELECT id FROM workers WHERE excluded = 1)) "
-            f"AND hit_id IN ({LOCAL_HITS})",
+            "AND hit_id IN (SELECT h.id FROM hits h JOIN batches b ON b.id = h.batch_id "
+            f"WHERE {OPEN_LOCAL})",
             (now,),
         )
 
     def submit(self, worker: str, token: str, raw: str) -> Submitted:
         """Store a labeler's answer to the assignment ``token`` through the common answer path.
 
+        An answer to an assignment of a batch closed meanwhile still counts: closing stops
+        hand-outs, not work in progress.
+
         Raises
         ------
         Refused
             404 for an unknown assignment, 403 for another labeler's or an excluded labeler's,
-            409 for one already submitted or whose lapsed slot went to someone else. Nothing is
-            stored then.
+            409 for one already submitted or whose lapsed slot went to someone else: nothing is
+            stored then. 422 for an answer that fails the checks (the reason says which): it is
+            kept as evidence only, and the assignment stays open for a corrected answer.
         """
         now = iso(self.clock())
         with self.ledger.transaction() as conn:
@@ -181,21 +221,27 @@ class LocalMarket:
             if row is None:
                 raise Refused(404, "no such assignment on this server; ask for the next HIT")
             if row["worker_id"] != worker:
-                raise Refused(403, "this HIT was handed to another labeler")
+                raise Refused(403, "this assignment was handed to another labeler")
             if conn.execute(
                 "SELECT 1 FROM workers WHERE id = ? AND excluded = 1", (worker,)
             ).fetchone():
                 raise Refused(403, "you are excluded from this market's HITs")
             if row["state"] == "abandoned" and row["taken"] >= row["assignments"]:
-                raise Refused(409, "this HIT expired and went to another labeler")
+                raise Refused(409, "this assignment expired and its HIT went to another labeler")
             if row["state"] not in ("handed", "abandoned"):
-                raise Refused(409, "this HIT was already submitted")
+                raise Refused(409, "this assignment was already submitted")
             assignment_id = int(row["id"])
             # A late answer to a lapsed hand-out whose slot is still free is welcome; joining
             # this transaction makes the check and the store one step.
-            outcome = store_submission(self.ledger, assignment_id, raw, "json")
-            made = _expert_gold(conn, assignment_id, worker, now) if self.expert else 0
-        return Submitted(assignment_id, outcome.ok, outcome.error, made)
+            outcome = store_submission(
+                self.ledger, assignment_id, raw, "json", refuse_unreadable=True
+            )
+            made = 0
+            if self.expert and outcome.ok:
+                made = _expert_gold(conn, assignment_id, worker, now)
+        if outcome.refused:  # after the commit: the refused body stays as evidence
+            raise Refused(422, f"unreadable answer: {outcome.error}")
+        return Submitted(assignment_id, made)
 
 
 def _expert_gold(conn: Any, assignment_id: int, author: str, now: str) -> int:

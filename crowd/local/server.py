@@ -39,6 +39,7 @@ class ServerOptions:
     host_names: tuple[str, ...] = ()
     invite_only: bool = False
     trust_proxy: bool = False
+    batches: tuple[int, ...] = ()  # the batches handed out; empty: every open local batch
     limits: ServerLimits = field(default_factory=ServerLimits)
 
 
@@ -101,7 +102,7 @@ def _create(
         invite_only=options.invite_only,
         max_body_bytes=options.limits.max_body_bytes,
     )
-    app = create_app(ws, policy=policy, clock=clock)
+    app = create_app(ws, policy=policy, clock=clock, batches=options.batches)
     try:
         server = create_guarded_server(
             app, host, options.port, options.limits, trust_proxy=options.trust_proxy

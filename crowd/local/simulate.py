@@ -49,7 +49,9 @@ OPEN_LOCAL_IMAGES = (
 
 @dataclass
 class SimulationReport:
-    """What a simulated crowd did: submissions in all and per kind of worker."""
+    """What a simulated crowd did: assignments submitted in all and per kind of worker;
+    ``refused``: submits turned down as already taken (409), ``unreadable``: answers refused as
+    unreadable (422)."""
 
     url: str
     workers: int
@@ -68,7 +70,7 @@ class SimulationReport:
             {
                 "kind": kind,
                 "workers": n,
-                "submissions": self.submissions_by_kind.get(kind, 0),
+                "assignments": self.submissions_by_kind.get(kind, 0),
             }
             for kind, n in sorted(self.workers_by_kind.items())
         ]
@@ -122,7 +124,7 @@ def simulate_crowd(
         except ValueError as exc:
             raise BeautyError(f"{replay_path}: {exc}") from None
         crowd = {name: replay if isinstance(m, HonestWorker) else m for name, m in crowd.items()}
-    progress = bar(_open_slots(ledger), desc="simulating", unit="HIT")
+    progress = bar(_open_slots(ledger), desc="simulating", unit="assignment")
     started = time.monotonic()
     with ExitStack() as stack:
         stack.callback(progress.close)
@@ -160,7 +162,8 @@ def simulate_crowd(
 
 @dataclass
 class CrowdRun:
-    """Per worker submissions, refusals, unreadable answers, and every call's latency."""
+    """Per worker assignments submitted, refusals, unreadable answers, and every call's
+    latency."""
 
     submitted: Counter[str] = field(default_factory=Counter)
     refused: int = 0
@@ -229,16 +232,16 @@ def run_crowd(
                     hit.hit, hit.screens, model, truth, ledger, rng, seconds_per_screen
                 )
                 try:
-                    reply = client.submit(hit, answer)
+                    client.submit(hit, answer)
                 except MarketError as exc:
-                    if exc.status != 409:
+                    if exc.status not in (409, 422):
                         raise
-                    with lock:
-                        run.refused += 1
+                    with lock:  # 422: the assignment stays this worker's, for another try
+                        run.refused += exc.status == 409
+                        run.unreadable += exc.status == 422
                     continue
                 with lock:
                     run.submitted[name] += 1
-                    run.unreadable += not reply.ok
                 if progress is not None:
                     progress(1)
         finally:

@@ -19,7 +19,7 @@ class MarketStatus:
 
 
 def market_status(ledger: Ledger, now: str, labeler: str | None = None) -> MarketStatus:
-    """Counts of answers wanted, submitted, in hand and lapsed, per local batch and labeler.
+    """Counts of assignments wanted, submitted, in hand and lapsed, per local batch and labeler.
 
     A hand-out past its deadline counts as lapsed at ``now`` (ISO 8601 UTC), even before the
     next hand-out marks it so. With ``labeler``, only that labeler's row: a labeler sees their

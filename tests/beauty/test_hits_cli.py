@@ -10,7 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from beauty.cli import cli
+from crowd.local import LocalMarket
+from infra.workspace import Workspace
 from tests.conftest import jpeg_bytes
+from tests.crowd.market_fixtures import answer_json
 
 Run = Callable[..., str]
 
@@ -154,11 +157,51 @@ def test_gold_add_and_qualification_build(run: Run, tmp_path: Path) -> None:
     assert "no fourup gold" in out
 
 
-def test_post_sync_and_expire_reach_a_local_batch_through_its_market(run: Run) -> None:
-    run("hits", "plan", "--design", "pairwise", "--hits", "2", "--gold-rate", "0")
+def local_market(tmp_path: Path) -> LocalMarket:
+    """The local market of the workspace `run` works in, as the labeling server drives it."""
+    ws = Workspace.open(tmp_path / "ws")
+    return LocalMarket(ws.ledger, ws.settings.mturk.assignment_duration_seconds)
+
+
+def test_post_sync_and_close_reach_a_local_batch_through_its_market(
+    run: Run, tmp_path: Path
+) -> None:
+    plan = ("hits", "plan", "--design", "pairwise", "--hits", "2", "--assignments", "1")
+    run(*plan, "--gold-rate", "0")
     assert "`beauty label serve` hands them out" in run("hits", "post", "1")
     assert "local: 0 assignment(s) in" in run("hits", "sync")
-    assert "1 local batch(es) closed" in run("hits", "expire", "1")
+    market = local_market(tmp_path)
+    for worker in ("ada", "bea"):
+        market.sign_in(worker)
+    first, held = market.next_hit("ada"), market.next_hit("bea")
+    assert first is not None and held is not None
+    market.submit("ada", first.token, answer_json(first.content))
+
+    out = run("hits", "close", "1")
+    assert "batch 1 closed: no more hand-outs; 1 of 2 assignments in, all kept" in out, out
+    assert "1 in hand may still be submitted" in out, out
     (batch,) = json.loads(run("hits", "list", "--json"))
-    assert batch["state"] == "closed"
-    assert "0 local batch(es) closed" in run("hits", "expire", "1")  # closing twice is harmless
+    assert (batch["state"], batch["submitted"]) == ("closed", 1), batch
+    market.sign_in("cy")
+    assert market.next_hit("cy") is None, "a closed batch must hand out nothing"
+    market.submit("bea", held.token, answer_json(held.content))  # work in progress still counts
+    (batch,) = json.loads(run("hits", "list", "--json"))
+    assert (batch["state"], batch["submitted"]) == ("done", 2), batch
+    out = run("hits", "expire", "1")  # MTurk's word for the same command; twice is harmless
+    assert "batch 1: already done (2 of 2 assignments in)" in out, out
+
+
+def test_a_batch_is_done_once_every_assignment_is_in(run: Run, tmp_path: Path) -> None:
+    plan = ("hits", "plan", "--design", "pairwise", "--hits", "2", "--assignments", "2")
+    run(*plan, "--gold-rate", "0")
+    market = local_market(tmp_path)
+    states = []
+    for worker in ("ada", "bea"):
+        market.sign_in(worker)
+        while (handout := market.next_hit(worker)) is not None:
+            (batch,) = json.loads(run("hits", "list", "--json"))
+            states.append(batch["state"])
+            market.submit(worker, handout.token, answer_json(handout.content))
+    (batch,) = json.loads(run("hits", "list", "--json"))
+    assert states == ["open"] * 4, f"a batch was done before its last assignment: {states}"
+    assert (batch["state"], batch["submitted"]) == ("done", 4), batch

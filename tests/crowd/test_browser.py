@@ -129,3 +129,36 @@ def _selected_positions(ws: Workspace, batch: int) -> list[list[int]]:
         shown = json.loads(r["shown"])
         out.append(sorted(shown.index(i) for i in json.loads(r["selected"])))
     return out
+
+
+def test_a_refused_answer_shows_its_reason_and_a_corrected_one_is_saved(
+    tmp_path: Path, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ws = gallery_workspace(tmp_path)
+    plan(ws, hits=1, assignments=1, screens_per_hit=1)
+    wait = WebDriverWait(browser, 15)
+    with start_server(ws) as server:
+        browser.get(server.url)
+        wait.until(ec.presence_of_element_located((By.ID, "worker"))).send_keys("Ada")
+        browser.find_element(By.ID, "start").click()
+        wait.until(ec.presence_of_element_located((By.ID, "link")))
+        browser.find_element(By.ID, "start").click()
+        wait.until(ec.presence_of_element_located((By.ID, "photos")))
+        # The first answer goes astray on its way (its screens lost), as a broken page's would.
+        browser.execute_script(
+            "var real = window.fetch; window.fetch = function (url, init) {"
+            "  window.fetch = real; var a = JSON.parse(init.body); a.screens = [];"
+            "  return real(url, Object.assign({}, init, {body: JSON.stringify(a)})); };"
+        )
+        browser.find_element(By.TAG_NAME, "body").send_keys("1")
+        browser.find_element(By.ID, "submit").click()
+        wait.until(ec.text_to_be_present_in_element((By.ID, "msg"), "unanswered"))
+        assert ws.ledger.scalar("SELECT state FROM assignments") == "handed"
+        browser.find_element(By.ID, "submit").click()  # the same answer, whole this time
+        wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Nothing left"))
+    row = ws.ledger.one("SELECT state, parse_state FROM assignments")
+    assert row is not None and tuple(row) == ("submitted", "ok"), tuple(row or ())

@@ -174,7 +174,7 @@ def test_status_shows_a_labeler_their_own_figures_and_the_requester_everyones(
     assert bob.get("/api/next").status_code == 200
 
     own = alice.get("/status").data.decode()
-    assert "alice" in own and "bob" not in own and "Your answers" in own
+    assert "alice" in own and "bob" not in own and "Your assignments" in own
     assert "bob" not in app.test_client().get("/status").data.decode()
 
     wrong = bob.post("/status", data={"csrf": csrf(bob, "/status"), "admin_code": "guess"})

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import sqlite3
+import subprocess
+import sys
 import threading
 from collections import Counter
 from decimal import Decimal
@@ -11,8 +15,10 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 from flask.testing import FlaskClient
 
+from beauty.cli import cli
 from crowd.answers import HitAnswer
 from crowd.batches import BatchSpec, plan_batch
 from crowd.content import hit_content
@@ -27,7 +33,9 @@ from crowd.local import (
     market_status,
     start_server,
 )
-from infra.ledger import iso
+from crowd.local.adapter import LocalLabeling
+from crowd.review import decide
+from infra.ledger import Ledger, iso, migrations
 from infra.workspace import Workspace
 from tests.crowd.market_fixtures import FakeClock, answer_json, gallery_workspace, plan
 
@@ -79,7 +87,7 @@ def test_hand_out_respects_assignments_and_never_repeats_a_hit(ws: Workspace) ->
         while (handout := m.next_hit(worker)) is not None:
             assert len(done[worker]) < 3, "more HITs than the batch holds"
             done[worker].append(handout.content.hit_id)
-            assert m.submit(worker, handout.token, answer_json(handout.content)).ok
+            m.submit(worker, handout.token, answer_json(handout.content))
     per_hit = Counter(h for hits in done.values() for h in hits)
     assert all(len(set(hits)) == len(hits) for hits in done.values())
     assert sorted(per_hit.values()) == [2, 2, 2]
@@ -130,7 +138,7 @@ def test_abandoned_hand_out_returns_to_the_pool(ws: Workspace) -> None:
     with pytest.raises(Refused) as late:
         m.submit("closed-tab", lost.token, answer_json(lost.content))
     assert late.value.status == 409
-    assert m.submit("patient", taken.token, answer_json(taken.content)).ok
+    m.submit("patient", taken.token, answer_json(taken.content))
 
 
 def test_a_late_answer_counts_while_its_slot_is_free(ws: Workspace) -> None:
@@ -141,7 +149,7 @@ def test_a_late_answer_counts_while_its_slot_is_free(ws: Workspace) -> None:
     handout = m.next_hit("slow")
     assert handout is not None
     clock.advance(ws.settings.mturk.assignment_duration_seconds + 60)
-    assert m.submit("slow", handout.token, answer_json(handout.content)).ok
+    m.submit("slow", handout.token, answer_json(handout.content))
     assert ws.ledger.scalar("SELECT state FROM assignments") == "submitted"
 
 
@@ -170,19 +178,47 @@ def test_forged_foreign_and_double_submissions_are_refused(ws: Workspace) -> Non
     assert ws.ledger.scalar("SELECT COUNT(*) FROM assignments") == 1
 
 
-def test_an_unreadable_answer_is_stored_with_its_reason(ws: Workspace) -> None:
-    plan(ws, hits=1, assignments=1)
-    app = create_app(ws)
-    client = signed_in(app, "alice")
-    nxt = client.get("/api/next").json
-    assert nxt is not None
-    reply = client.post(nxt["submit_url"], json={"hit": nxt["hit"], "screens": []})
-    assert reply.status_code == 200 and reply.json is not None
-    assert reply.json["ok"] is False and "unanswered" in reply.json["error"]
-    row = ws.ledger.one("SELECT state, parse_state, raw_answer FROM assignments")
-    assert row is not None
-    assert (row["state"], row["parse_state"]) == ("submitted", "failed")
-    assert json.loads(row["raw_answer"])["hit"] == nxt["hit"]
+def test_a_refused_answer_keeps_the_assignment_open_for_a_corrected_one(ws: Workspace) -> None:
+    batch = plan(ws, hits=1, assignments=1, screens_per_hit=2)
+    with start_server(ws) as server:
+        client = MarketClient(server.url, timeout=10)
+        client.sign_in("alice")
+        hit = client.next_hit()
+        assert hit is not None
+        first = hit.screens[0].token
+        half = HitAnswer.model_validate(
+            {"hit": hit.hit, "screens": [{"screen": first, "selected": [], "seconds": 1.0}]}
+        )
+        with pytest.raises(MarketError) as refused:
+            client.submit(hit, half)
+        assert refused.value.status == 422, "an unreadable answer must be a client error"
+        assert "unanswered" in str(refused.value), "the refusal must say what is wrong"
+
+        row = ws.ledger.one("SELECT state, raw_answer, parse_state FROM assignments")
+        assert row is not None and tuple(row) == ("handed", None, "pending"), tuple(row or ())
+        assert ws.ledger.scalar("SELECT COUNT(*) FROM judgments") == 0
+        evidence = ws.ledger.one("SELECT raw_answer, error FROM refused_answers")
+        assert evidence is not None, "the refused body must be kept as evidence"
+        assert json.loads(evidence["raw_answer"])["screens"][0]["screen"] == first
+        assert "unanswered" in evidence["error"]
+        assert decide(ws.ledger, ws.settings.review) == [], "review must not judge a refusal"
+        assert "0 of 1 assignments (0%)" in client.get("/status").decode()
+
+        again = client.next_hit()
+        assert again is not None and again.assignment == hit.assignment, "slot not kept open"
+        content = hit_content(ws.ledger, int(ws.ledger.scalar("SELECT hit_id FROM assignments")))
+        reply = client.submit(hit, HitAnswer.model_validate_json(answer_json(content)))
+        assert reply.next == "/hit"
+        page = client.get("/status").decode()
+        assert "1 of 1 assignments (100%)" in page and ">done<" in page, page
+        client.close()
+    row = ws.ledger.one("SELECT state, parse_state FROM assignments")
+    assert row is not None and tuple(row) == ("submitted", "ok"), tuple(row or ())
+    assert ws.ledger.scalar("SELECT COUNT(*) FROM judgments") == 2
+    assert ws.ledger.scalar("SELECT COUNT(*) FROM refused_answers") == 1
+    assert ws.ledger.scalar("SELECT state FROM batches WHERE id = ?", (batch,)) == "done"
+    (verdict,) = decide(ws.ledger, ws.settings.review)
+    assert "could not be read" not in verdict.reason, verdict.reason
 
 
 def test_images_are_served_by_token_only_to_their_labeler(ws: Workspace) -> None:
@@ -265,7 +301,7 @@ def test_expert_answers_become_gold(ws: Workspace) -> None:
         return [] if screen.token == ties else [screen.images[1][0]]
 
     result = m.submit("curator", handout.token, answer_json(handout.content, choose))
-    assert result.ok and result.gold_made == 2  # "no preference" makes no gold
+    assert result.gold_made == 2  # "no preference" makes no gold
     gold = ws.ledger.query("SELECT * FROM gold_items ORDER BY id")
     shown = {s.token: [i for _, i in s.images] for s in handout.content.screens}
     expected = [(v[1], v[0]) for k, v in shown.items() if k != ties]
@@ -394,5 +430,97 @@ def test_status_counts_progress_per_batch_and_labeler(ws: Workspace) -> None:
     people = {w["labeler"]: (w["submitted"], w["abandoned"]) for w in status.labelers}
     assert people == {"alice": (1, 0), "bob": (0, 1)}
     page = alice.get("/status").data.decode()
-    assert "alice" in page and "25%" in page
+    assert "alice" in page and "1 of 4 assignments (25%)" in page, "numbers beside the bar"
     assert "bob" not in page  # a labeler sees their own figures only
+
+
+def test_a_server_for_chosen_batches_hands_out_those_alone(ws: Workspace) -> None:
+    first, second, third = (plan(ws, hits=1, assignments=1) for _ in range(3))
+    app = create_app(ws, batches=(third, first))
+    served = set()
+    for worker in ("ada", "bea", "cy"):
+        client = signed_in(app, worker)
+        nxt = client.get("/api/next").json
+        if nxt is not None:
+            served.add(ws.ledger.scalar(
+                "SELECT h.batch_id FROM assignments a JOIN hits h ON h.id = a.hit_id "
+                "WHERE a.remote_id = ?", (nxt["assignment"],)
+            ))  # fmt: skip
+    assert served == {first, third}, f"batch {second} was not chosen, yet handed out"
+
+
+def test_serve_batch_names_what_it_serves_and_refuses_what_it_cannot(ws: Workspace) -> None:
+    chosen = plan(ws, hits=1, assignments=1)
+    other = plan(ws, hits=1, assignments=1)
+    mturk = plan(ws, hits=1, assignments=1, market="mturk")
+    serve = ["-w", str(ws.root), "label", "serve", "--port", "0"]
+    closed = plan(ws, hits=1, assignments=1)
+    LocalLabeling().close(ws, [closed])
+    for batch, why in [(99, "no batch 99"), (mturk, "not a local one"), (closed, "is closed")]:
+        refused = CliRunner().invoke(cli, [*serve, "--batch", str(chosen), "--batch", str(batch)])
+        assert refused.exit_code == 1 and why in refused.stderr, refused.stderr
+        assert refused.stderr.count("\n") == 1, refused.stderr
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "beauty", *serve, "--batch", str(chosen)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split(" at ", 1)[1].split()[0]
+        said = [proc.stdout.readline().strip() for _ in range(2)]  # a requester's code first
+        assert said[-1] == f"handing out batch(es) {chosen}", said
+        client = MarketClient(url, timeout=10)
+        client.sign_in("ada")
+        hit = client.next_hit()
+        assert hit is not None and client.next_hit() is not None  # held, not a second one
+        batch = ws.ledger.scalar(
+            "SELECT h.batch_id FROM assignments a JOIN hits h ON h.id = a.hit_id "
+            "WHERE a.remote_id = ?",
+            (hit.assignment,),
+        )
+        assert batch == chosen, f"asked for batch {chosen}, got {batch} (not {other})"
+        client.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+
+
+def test_migrating_reopens_unreadable_local_answers_and_finishes_full_batches(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "beauty.db"
+    conn = sqlite3.connect(path)
+    for version, _, sql in migrations()[:9]:  # a ledger from before refusals and 'done'
+        conn.executescript(sql)
+        conn.execute(f"PRAGMA user_version = {version}")
+    conn.execute("INSERT INTO workers (id, market, first_seen) VALUES ('ann', 'local', 't')")
+    for batch, hits in ((1, 2), (2, 1)):
+        conn.execute(
+            "INSERT INTO batches (id, market, design, screens_per_hit, assignments, "
+            "reward_cents, gold_rate, created_at) VALUES (?, 'local', 'pairwise', 1, 1, 0, 0, 't')",
+            (batch,),
+        )
+        for position in range(hits):
+            conn.execute(
+                "INSERT INTO hits (batch_id, position, token) VALUES (?, ?, ?)",
+                (batch, position, f"h{batch}{position}"),
+            )
+    answers = [(1, "ok", None), (2, "failed", "1 screen(s) unanswered"), (3, "ok", None)]
+    for hit, parsed, error in answers:
+        conn.execute(
+            "INSERT INTO assignments (hit_id, worker_id, remote_id, state, submitted_at, "
+            "raw_answer, raw_format, parse_state, parse_error) "
+            "VALUES (?, 'ann', ?, 'submitted', 't', ?, 'json', ?, ?)",
+            (hit, f"a{hit}", f'{{"hit": "h{hit}"}}', parsed, error),
+        )
+    conn.commit()
+    conn.close()
+
+    ledger = Ledger(path)
+    states = {r[0]: r[1] for r in ledger.query("SELECT id, state FROM batches")}
+    assert states == {1: "open", 2: "done"}, f"batch 1 lost an answer, batch 2 is full: {states}"
+    row = ledger.one("SELECT state, raw_answer, parse_state FROM assignments WHERE id = 2")
+    assert row is not None and tuple(row) == ("abandoned", None, "pending"), tuple(row or ())
+    evidence = ledger.one("SELECT assignment_id, raw_answer, error FROM refused_answers")
+    assert evidence is not None
+    assert tuple(evidence) == (2, '{"hit": "h2"}', "1 screen(s) unanswered")

@@ -30,7 +30,7 @@ def test_a_crowd_fills_a_small_batch(ws: Workspace) -> None:
     plan(ws, hits=5, assignments=3, screens_per_hit=2)
     report = simulate_crowd(ws, workers=6, spammers=0.5, truth_path=truth_csv(ws), seed=1)
     assert report.submissions == 15 and report.refused == 0 and report.unreadable == 0
-    assert sum(r["submissions"] for r in report.rows()) == 15
+    assert sum(r["assignments"] for r in report.rows()) == 15
     assert sum(r["workers"] for r in report.rows()) == 6 == report.workers
     assert len(report.workers_by_kind) >= 2  # honest workers and spammers
     states = ws.ledger.query("SELECT state, parse_state, COUNT(*) FROM assignments GROUP BY 1, 2")
@@ -106,4 +106,4 @@ def test_crowd_simulate_command_prints_a_summary(ws: Workspace) -> None:
     )
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
-    assert sum(r["submissions"] for r in rows) == 4
+    assert sum(r["assignments"] for r in rows) == 4

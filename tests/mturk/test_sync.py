@@ -181,3 +181,15 @@ def test_answers_with_mturk_own_fields_are_parsed_and_kept_raw(world: Campaign) 
     (row,) = stored(world)
     assert row["parse_state"] == "ok" and row["judged"] == 2
     assert "3EXAMPLEASSIGNMENT" in row["raw_answer"]
+
+
+def test_a_batch_is_done_when_sync_brings_its_last_assignment(world: Campaign) -> None:
+    def state() -> str:
+        return str(world.ws.ledger.scalar("SELECT state FROM batches"))
+
+    world.submit_all(WORKERS[:1])
+    run(world)
+    assert state() == "open", "half the assignments are in, yet the batch is not open"
+    world.submit_all(WORKERS[1:])
+    run(world)
+    assert state() == "done", "every assignment is in, yet the batch is not done"

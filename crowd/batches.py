@@ -416,6 +416,11 @@ def open_batches(ledger: Ledger, batch_id: int | None = None) -> dict[str, list[
     for row in ledger.query("SELECT id, market FROM batches WHERE state = 'open' ORDER BY id"):
         out.setdefault(str(row["market"]), []).append(int(row["id"]))
     if not out:
+        if ledger.scalar("SELECT 1 FROM batches"):
+            raise BeautyError(
+                "no open batch: every batch is done or closed (see `beauty hits list`); plan "
+                "another with `beauty hits plan`"
+            )
         raise BeautyError("no open batch: plan one with `beauty hits plan`")
     return out
 

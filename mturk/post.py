@@ -154,11 +154,11 @@ def _batches(ledger: Ledger, batch_id: int | Sequence[int] | None) -> list[sqlit
         rows = ledger.query(
             "SELECT * FROM batches WHERE market = ? AND state = 'open' ORDER BY id", (NAME,)
         )
-        if not rows:
+        if not rows and not ledger.scalar("SELECT 1 FROM batches WHERE market = ?", (NAME,)):
             raise BeautyError(
                 "no open MTurk batch: plan one with `beauty hits plan --market mturk`"
             )
-        return rows
+        return rows  # every batch done or closed: nothing to post
     out = []
     for one in [batch_id] if isinstance(batch_id, int) else batch_id:
         row = ledger.one("SELECT * FROM batches WHERE id = ?", (one,))

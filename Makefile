@@ -37,8 +37,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# One worker a core: most tests are single-threaded, and a whole file stays on one worker
+# until the others run dry (worksteal), so module fixtures are rarely built twice.
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist worksteal
 
 test: $(STAMP) browser lint typecheck unit
 

@@ -65,7 +65,10 @@ class RunningServer:
             for channel in list(sockets.values()):
                 channel.close()
 
-        self._server.trigger.pull_trigger(close_all)  # type: ignore[attr-defined]
+        try:
+            self._server.trigger.pull_trigger(close_all)  # type: ignore[attr-defined]
+        except OSError:  # the loop has closed its wake-up pipe already: close from here
+            close_all()
         self._thread.join(timeout=10)
         self._server.task_dispatcher.shutdown()
 

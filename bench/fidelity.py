@@ -9,7 +9,7 @@ MobileNetV2 at a tiny panorama input, few epochs; ImageNet weights when `beauty 
 has cached them, else random weights (said in the output).
 
 Usage: python -m bench.fidelity [--sizes 100 300 1000] [--folds 5] [--epochs 2]
-       [--input-size 32x246] [--json bench/results/fidelity.json]
+       [--input-size 64x492] [--json bench/results/fidelity.json]
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 1000])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--input-size", default="32x246", help="HEIGHTxWIDTH, panorama-shaped")
+    parser.add_argument("--input-size", default="64x492", help="HEIGHTxWIDTH, panorama-shaped")
     parser.add_argument("--bootstrap", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures here")

@@ -6,7 +6,8 @@
    gradient instead (phase 1).
 2. Fine-tuning the top blocks and the head from there, on the frozen trunk's output cached on
    disk (or end to end on images with ``cache=False``), stopped early on validation loss; kept
-   only where its validation Spearman beats the probe's.
+   only where its validation Spearman beats the probe's beyond chance: the lower end of a
+   paired bootstrap interval (:data:`KEEP_LEVEL`) of the difference must be above 0.
 
 Small tables are cross-validated first (``folds``): each fold held out in turn, out-of-fold
 predictions of the model and the probe; then the final model trains on all images. Runs are
@@ -46,6 +47,7 @@ from training.distribute import is_chief, make_strategy
 from training.feeds import array_feed, image_feed
 from training.fit import PhaseResult, fit_phase
 from training.images import ImageLoader, Skip, check_aspect
+from training.metrics import paired_difference
 from training.model import CLIP_VALUE, MOMENTUM, Network, build_network, compile_for
 from training.options import SMALL_TABLE, TrainOptions, check_name, make_options
 from training.predict import predict_pixels
@@ -56,6 +58,10 @@ from training.split import fold_of
 
 Progress = Callable[[str], None]
 Feeds = Callable[[int], tuple[tf.data.Dataset, tf.data.Dataset]]
+
+
+KEEP_LEVEL = 0.8  # two-sided: fine-tuning must win in 90% of validation resamples
+KEEP_REPS = 500
 
 
 @dataclass
@@ -345,7 +351,8 @@ class _Run:
         if self.opts.classify_tier is None:
             probe = fit_probe(features[train], t.y[train], t.weights[train])
             self.net.output.set_weights(probe.dense_weights())
-            probe_val = validation_spearman(t.y[val, 0], probe.predict(features[val, 0]))
+            probe_pred = probe.predict(features[val, 0])
+            probe_val = validation_spearman(t.y[val, 0], probe_pred)
             if len(test):
                 probe_test = t.to_scores(probe.predict(features[test, 0]))
             self.progress(
@@ -364,15 +371,28 @@ class _Run:
             phases["phase2"] = self._phase2(self.net.image_trainer, self._image_feeds(), tag)
         chosen, tuned_val = "fine-tuned", None
         if probe is not None:
+            gain = "not run"
+            clearly_better = False
             if self.opts.epochs > 0:
-                tuned_val = validation_spearman(t.y[val, 0], self._current(val))
-            if tuned_val is None or tuned_val <= probe_val:  # type: ignore[operator]
+                tuned_pred = self._current(val)
+                tuned_val = validation_spearman(t.y[val, 0], tuned_pred)
+                # A few dozen validation photos rank two good models in either order by chance:
+                # fine-tuning is kept only when it beats the probe beyond that noise.
+                diff = paired_difference(
+                    validation_spearman, t.y[val, 0], tuned_pred, probe_pred,
+                    reps=KEEP_REPS, seed=self.opts.seed, level=KEEP_LEVEL,
+                )  # fmt: skip
+                clearly_better = diff["value"] > 0 and diff["low"] > 0
+                gain = (
+                    f"{tuned_val:.3f} (difference {diff['value']:+.3f}, {KEEP_LEVEL:.0%} "
+                    f"interval {diff['low']:+.3f} to {diff['high']:+.3f})"
+                )
+            if not clearly_better:
                 chosen = "probe"
                 for variable, value in zip(self.net.inference.variables, start, strict=True):
                     variable.assign(value)
-            tuned = "not run" if tuned_val is None else f"{tuned_val:.3f}"
             self.progress(
-                f"validation Spearman: probe {probe_val:.3f}, fine-tuned {tuned}; kept: {chosen}"
+                f"validation Spearman: probe {probe_val:.3f}, fine-tuned {gain}; kept: {chosen}"
             )
         return Fit(phases, chosen, probe, probe_val, tuned_val, probe_test)
 

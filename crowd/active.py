@@ -12,7 +12,6 @@ batch costs and ranks as well.
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,8 +21,7 @@ from crowd.budget import read_crowd_model
 from crowd.votes import ledger_votes
 from infra.errors import BeautyError
 from infra.workspace import Workspace
-from ranking.bradley_terry import BradleyTerry
-from ranking.informative import informative_pairs
+from ranking.informative import current_fit, informative_pairs
 from ranking.realistic import calibrate
 
 
@@ -67,10 +65,7 @@ def active_pairs(
                 "votes.csv --save-crowd FILE`)"
             ) from None
         origin = f"a crowd model calibrated on {len(votes):,} votes"
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "the comparison graph has")
-        warnings.filterwarnings("ignore", "the images fall into")
-        fit = BradleyTerry(alpha=1.0, se="diagonal").fit(votes, items=list(images))
+    fit = current_fit(votes, images)
     asked = Counter(
         (a, b) if a < b else (b, a) for a, b in zip(votes["left"], votes["right"], strict=True)
     )

@@ -12,7 +12,6 @@ pairs from a fit, as :class:`ranking.crowd.ReplayCrowd` does, is an explicit opt
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Literal, Protocol
 
@@ -23,7 +22,7 @@ from scipy.stats import kendalltau
 
 from ranking.active import thompson_neighbours
 from ranking.bradley_terry import BradleyTerry
-from ranking.informative import MIN_ADVANTAGE, informative_pairs, random_pairs
+from ranking.informative import MIN_ADVANTAGE, current_fit, informative_pairs, random_pairs
 from ranking.realistic import CrowdNoise, answer_pairs, pair_effects, worker_discriminations
 from ranking.votes import VOTE_COLUMNS, validate_votes
 
@@ -174,10 +173,7 @@ def run_campaign(
         for a, b in zip(got["left"], got["right"], strict=True):
             asked[_key(a, b)] = asked.get(_key(a, b), 0) + 1
         table = pd.concat(votes, ignore_index=True)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "the comparison graph has")
-            warnings.filterwarnings("ignore", "the images fall into")
-            fit = BradleyTerry(alpha=alpha, se="diagonal").fit(table, items=ids)
+        fit = current_fit(table, ids, alpha)
         rows.append(
             {
                 "round": r,

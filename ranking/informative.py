@@ -27,6 +27,7 @@ design exactly at the random baseline.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -35,10 +36,11 @@ import pandas as pd
 from scipy.special import ndtr
 
 from ranking.active import _beliefs
+from ranking.bradley_terry import BradleyTerry
 from ranking.design import balanced_screens
 from ranking.realistic import CrowdNoise
 
-__all__ = ["BatchChoice", "informative_pairs", "pair_gain", "random_pairs"]
+__all__ = ["BatchChoice", "current_fit", "informative_pairs", "pair_gain", "random_pairs"]
 
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(12)
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
@@ -56,6 +58,16 @@ class BatchChoice:
     active: bool
     gain_active: float
     gain_random: float
+
+
+def current_fit(votes: pd.DataFrame, images: Sequence[str], alpha: float = 1.0) -> BradleyTerry:
+    """The Bradley-Terry fit a batch is planned from, scores and standard errors for every
+    image. Between rounds some images are still apart from the rest; the planner's gain
+    already prices that uncertainty, so the fit's warnings about it are left unsaid."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "the comparison graph has")
+        warnings.filterwarnings("ignore", "the images fall into")
+        return BradleyTerry(alpha=alpha, se="diagonal").fit(votes, items=list(images))
 
 
 def pair_gain(

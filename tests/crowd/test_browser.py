@@ -16,7 +16,7 @@ import pytest
 
 from crowd.local import start_server
 from infra.workspace import Workspace
-from tests.conftest import browser_paths
+from tests.crowd.framed import chromium
 from tests.crowd.market_fixtures import gallery_workspace, plan
 
 pytestmark = pytest.mark.slow
@@ -24,25 +24,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    chromium, driver_path = browser_paths()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,900",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    with chromium() as b:
+        yield b.driver
 
 
 def test_a_labeler_works_hits_with_keyboard_and_mouse(tmp_path: Path, browser: Any) -> None:

@@ -33,7 +33,8 @@ from mturk.question import (
     mturk_question_xml,
     sample_image_url,
 )
-from tests.conftest import browser_paths, jpeg_bytes
+from tests.conftest import jpeg_bytes
+from tests.crowd.framed import chromium
 from tests.crowd.tiny_gallery import add_photos, plan
 
 
@@ -255,16 +256,8 @@ class _Recorder(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from selenium import webdriver
-
-    chromium, driver_path = browser_paths()
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(driver_path))
-    yield driver
-    driver.quit()
+    with chromium() as b:
+        yield b.driver
 
 
 @pytest.fixture

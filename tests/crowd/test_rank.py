@@ -21,7 +21,7 @@ from infra.errors import BeautyError
 from infra.workspace import Workspace
 from ranking.crowd import HonestWorker, make_crowd
 from ranking.planning import DesignSpec
-from tests.conftest import browser_paths
+from tests.crowd.framed import chromium
 from tests.crowd.market_fixtures import add_pair_gold, gallery_workspace, plan
 
 SCORE_COLUMNS = [
@@ -161,20 +161,12 @@ def test_worker_page_keeps_figures_on_one_line(campaign: Workspace) -> None:
 
 @pytest.mark.slow
 def test_worker_page_figures_do_not_wrap_in_a_browser_1366_px_wide(campaign: Workspace) -> None:
-    from selenium import webdriver
-
     report = worker_report(campaign)
     assert report.html is not None
-    chromium, driver_path = browser_paths()
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(driver_path))
-    try:
-        driver.set_window_size(1366, 900)
-        driver.get(report.html.as_uri())
-        cells, wrapped = driver.execute_script(
+    with chromium() as browser:
+        browser.driver.set_window_size(1366, 900)
+        browser.driver.get(report.html.as_uri())
+        cells, wrapped = browser.driver.execute_script(
             """
             const cells = [...document.querySelectorAll('td.figure')];
             const wrapped = cells.filter(td => {
@@ -186,8 +178,6 @@ def test_worker_page_figures_do_not_wrap_in_a_browser_1366_px_wide(campaign: Wor
             return [cells.length, wrapped];
             """
         )
-    finally:
-        driver.quit()
     assert cells > 0, "the page has no figure cells"
     assert not wrapped, f"cells wrapped at 1366 px: {wrapped}"
 

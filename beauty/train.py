@@ -72,6 +72,11 @@ def _metric_rows(metrics: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
     help="Optimizer of both phases [default: sgd with momentum 0.9]; both clip gradients at 0.5.",
 )
 @click.option(
+    "--dropout",
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Dropout rate before the head's dense layer [default: 0.6].",
+)
+@click.option(
     "--top-blocks",
     type=click.IntRange(0),
     help="Top blocks of the backbone fine-tuned in phase 2 [default: 4].",

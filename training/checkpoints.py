@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,13 +19,12 @@ import keras
 Progress = Callable[[str], None]
 
 
-class PhaseCheckpoint(keras.callbacks.Callback):
+class PhaseCheckpoint:
     """Checkpoint, early-stop on validation loss, and print one line per epoch."""
 
     def __init__(
         self, folder: Path, label: str, epochs: int, patience: int, progress: Progress
     ) -> None:
-        super().__init__()
         self.folder = folder
         self.label = label
         self.epochs = epochs
@@ -40,7 +38,6 @@ class PhaseCheckpoint(keras.callbacks.Callback):
             "stopped": False,
             "history": [],
         }
-        self._started = 0.0
 
     @property
     def finished(self) -> bool:
@@ -64,28 +61,25 @@ class PhaseCheckpoint(keras.callbacks.Callback):
             _build_optimizer(model)
             model.load_weights(best)
 
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._started = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = dict(logs or {})
-        seconds = time.perf_counter() - self._started
-        loss, val = float(logs.get("loss", math.nan)), float(logs.get("val_loss", math.nan))
+    def end_epoch(
+        self, model: keras.Model, epoch: int, losses: dict[str, float], seconds: float
+    ) -> bool:
+        """Record epoch ``epoch`` (from 0) and checkpoint ``model``; whether to stop now."""
+        loss, val = losses["loss"], losses["val_loss"]
         entry = {"epoch": epoch + 1, "loss": loss, "val_loss": val, "seconds": round(seconds, 2)}
         self.state["history"].append(entry)
         self.folder.mkdir(parents=True, exist_ok=True)
         mark = ""
         if val < self.state["best"]:
             self.state.update(best=val, best_epoch=epoch + 1, wait=0)
-            _atomic(self.folder / "best.weights.h5", self.model.save_weights)
+            _atomic(self.folder / "best.weights.h5", model.save_weights)
             mark = " *"
         else:
             self.state["wait"] += 1
             if self.state["wait"] >= self.patience:
                 self.state["stopped"] = True
-                self.model.stop_training = True
         self.state["epochs_done"] = epoch + 1
-        _atomic(self.folder / "last.weights.h5", self.model.save_weights)
+        _atomic(self.folder / "last.weights.h5", model.save_weights)
         saved = {
             **self.state,
             "best": None if math.isinf(self.state["best"]) else self.state["best"],
@@ -99,6 +93,7 @@ class PhaseCheckpoint(keras.callbacks.Callback):
             f"{self.label} epoch {epoch + 1}/{self.epochs}  loss {loss:.4f}  "
             f"val_loss {val:.4f}{mark}  {seconds:.1f}s{stop}"
         )
+        return bool(self.state["stopped"])
 
 
 def _build_optimizer(model: keras.Model) -> None:

@@ -13,6 +13,7 @@ import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -34,11 +35,17 @@ class Skip:
 
 
 class ImageLoader:
-    """Reads and decodes the images of a list of URIs, by row number; failures become skips."""
+    """Reads and decodes the images of a list of URIs, by row number; failures become skips.
 
-    def __init__(self, uris: Sequence[str], read: Reader) -> None:
+    ``parallel=False`` reads one image at a time: what a run under TensorFlow's op determinism
+    (training) gets anyway, asked for directly so that TensorFlow does not rewrite the pipeline
+    and log an error about it.
+    """
+
+    def __init__(self, uris: Sequence[str], read: Reader, *, parallel: bool = True) -> None:
         self.uris = list(uris)
         self.read = read
+        self.parallel = parallel
         self.skips: dict[int, Skip] = {}
 
     def load(self, row: int) -> np.ndarray:
@@ -78,16 +85,15 @@ class ImageLoader:
                 return row, resize(pixels, size)
             return row, augmented(pixels, size, generator.make_seeds(2))
 
-        return (
-            rows.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-            .filter(usable)
-            # One call at a time with a random generator: its draws follow the rows' order.
-            .map(
-                shape,
-                num_parallel_calls=None if generator is not None else tf.data.AUTOTUNE,
-                deterministic=True,
-            )
-        )
+        reading = _calls(self.parallel)
+        # One call at a time with a random generator: its draws follow the rows' order.
+        shaping = _calls(self.parallel and generator is None)
+        return rows.map(load, **reading).filter(usable).map(shape, **shaping)
+
+
+def _calls(parallel: bool) -> dict[str, Any]:
+    """``Dataset.map`` arguments: in parallel keeping the order, or one call at a time."""
+    return {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True} if parallel else {}
 
 
 def photo_aspect(uris: list[str], read: Callable[[str], bytes], sample: int = 16) -> float | None:

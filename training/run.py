@@ -127,7 +127,7 @@ def train(
     if opts.strategy == "multiworker" and not is_chief():
         run_dir = Path(tempfile.mkdtemp(prefix=f"beauty-{name}-"))
     _check_config(run_dir, opts, prepared)
-    loader = ImageLoader(prepared.frame["uri"].tolist(), prepared.read)
+    loader = ImageLoader(prepared.frame["uri"].tolist(), prepared.read, parallel=False)
     run = _Run(opts, prepared, net, loader, run_dir, progress, strategy)
 
     k = opts.folds_for(len(prepared.frame))
@@ -439,6 +439,7 @@ class _Run:
         return fit_phase(
             model,
             feeds,
+            strategy=self.strategy,
             label=label,
             epochs=epochs,
             patience=self.opts.patience,

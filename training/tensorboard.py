@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import keras
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
@@ -20,11 +19,10 @@ SCALARS = summary_pb2.SummaryMetadata(
 )
 
 
-class EpochScalars(keras.callbacks.Callback):
+class EpochScalars:
     """Per-epoch losses into ``log_dir/train`` and ``log_dir/validation``, as Keras lays them."""
 
     def __init__(self, log_dir: Path) -> None:
-        super().__init__()
         self.log_dir = log_dir
         self._writers: dict[str, Any] = {}
 
@@ -33,8 +31,9 @@ class EpochScalars(keras.callbacks.Callback):
             self._writers[kind] = tf.summary.create_file_writer(str(self.log_dir / kind))
         return self._writers[kind]
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        for key, value in (logs or {}).items():
+    def write(self, epoch: int, losses: dict[str, float]) -> None:
+        """``{"loss": ..., "val_loss": ...}`` of epoch ``epoch`` (from 0)."""
+        for key, value in losses.items():
             kind, tag = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
             with self._writer(kind).as_default():
                 tf.summary.write(
@@ -44,7 +43,7 @@ class EpochScalars(keras.callbacks.Callback):
                     metadata=SCALARS,
                 )
 
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+    def close(self) -> None:
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()

@@ -10,7 +10,10 @@
    paired bootstrap interval (:data:`KEEP_LEVEL`) of the difference must be above 0.
 
 Small tables are cross-validated first (``folds``): each fold held out in turn, out-of-fold
-predictions of the model and the probe; then the final model trains on all images. Runs are
+predictions of the model (each fold choosing as above), the probe and the fine-tuned network;
+then the final model trains on all images. Its choice is made on the out-of-fold predictions of
+every image instead of one small validation part: fine-tuning is run and kept only when it beats
+the probe there beyond chance, by the same rule. Runs are
 repeatable: the same data, options and seed give the same weights (on CPU).
 
 Run folder: ``model.keras``, ``probe.keras``, ``model_card.json``, ``split.csv``,
@@ -40,7 +43,14 @@ import tensorflow as tf
 from infra.errors import BeautyError
 from infra.workspace import Workspace
 from training.backbones import Backbone, get_backbone
-from training.cache import TrunkCache, build_trunk_cache, pooled_from_cache, pooled_from_images
+from training.cache import (
+    Compiled,
+    TrunkCache,
+    build_trunk_cache,
+    compiled,
+    pooled_from_cache,
+    pooled_from_images,
+)
 from training.card import CARD_NAME, ModelCard, versions
 from training.data import Prepared, fold_parts, fractions, prepare
 from training.distribute import is_chief, make_strategy
@@ -140,7 +150,8 @@ def train(
         why = "" if opts.folds is not None else f" (fewer than {SMALL_TABLE} images: the default)"
         progress(f"{k}-fold cross-validation{why}, then the final model on all images")
         frame, cross = run.cross_validate(k)
-        fit = run.fit(fold_parts(prepared, run.folds(k), None), save_probe=True)
+        final = fold_parts(prepared, run.folds(k), None)
+        fit = run.fit(final, save_probe=True, choice=cross["choice"]["chosen"])
     else:
         fit = run.fit(None, save_probe=True)
         test = prepared.rows("test")
@@ -199,6 +210,7 @@ class Fit:
     probe_val: float | None
     fine_tuned_val: float | None
     probe_test: np.ndarray | None  # the probe on the test part, crowd units
+    tuned_test: np.ndarray | None  # the fine-tuned network on the test part, crowd units
 
 
 @dataclass
@@ -257,17 +269,24 @@ class _Run:
         )
 
     @cached_property
+    def pooled(self) -> Compiled:
+        """Pooled features of the network as it is: from the cached trunk output, or pixels."""
+        if self.opts.cache:
+            _, _, top_pooled = self.views
+            return compiled(top_pooled)
+        return compiled(self.net.pooled)
+
+    @cached_property
     def features(self) -> np.ndarray:
         """Pooled features of the untrained top for every row ``(rows, orientations, width)``;
         also the pass that finds unusable images."""
         _ = self.initial
         all_rows = np.arange(len(self.prepared.frame))
         if self.opts.cache:
-            _, _, top_pooled = self.views
-            return pooled_from_cache(top_pooled, self.cache, all_rows)
+            return pooled_from_cache(self.pooled, self.cache, all_rows)
         self.progress(f"pooled features of {len(all_rows)} images, once")
         return pooled_from_images(
-            self.net.pooled, self.loader, all_rows, self.size,
+            self.pooled, self.loader, all_rows, self.size,
             flips=self.opts.augment, batch_size=self.opts.batch_size,
         )  # fmt: skip
 
@@ -285,6 +304,7 @@ class _Run:
         frame = self.prepared.frame[["image", "uri", "file_name", "score", "tier"]].copy()
         predicted = np.full(len(frame), np.nan)
         probed = np.full(len(frame), np.nan)
+        tuned = np.full(len(frame), np.nan)
         truth_all = frame["score"].to_numpy(float)
         per_fold = []
         for fold in range(k):
@@ -295,6 +315,8 @@ class _Run:
             predicted[test] = t.to_scores(self._current(test))
             if fit.probe_test is not None:
                 probed[test] = fit.probe_test
+            if fit.tuned_test is not None:
+                tuned[test] = fit.tuned_test
             truth = truth_all[test]
             entry = {
                 "fold": fold,
@@ -320,6 +342,7 @@ class _Run:
         frame["fold"] = folds
         usable = frame["prediction"].notna()
         out = frame[usable].reset_index(drop=True)
+        tuned_out = tuned[usable.to_numpy()]
         truth = out["score"].to_numpy(float)
         pooled = {
             "folds": k,
@@ -335,11 +358,44 @@ class _Run:
             f"out-of-fold Spearman over {len(out)} images: model {pooled['spearman']:.3f}"
             + ("" if probe is None else f", probe {probe:.3f}")
         )
+        pooled["choice"] = self._cross_choice(truth, tuned_out, out["probe"].to_numpy(float))
         return out, pooled
 
-    def fit(self, parts: np.ndarray | None, *, tag: str = "", save_probe: bool = False) -> Fit:
+    def _cross_choice(
+        self, truth: np.ndarray, tuned: np.ndarray, probed: np.ndarray
+    ) -> dict[str, Any]:
+        """Probe or fine-tuning for the final model, judged on every image out of fold."""
+        if not (np.isfinite(tuned).all() and np.isfinite(probed).all()):
+            return {"chosen": None}  # a classifier, or no fine-tuning: nothing to choose
+        diff = paired_difference(
+            validation_spearman, truth, tuned, probed,
+            reps=KEEP_REPS, seed=self.opts.seed, level=KEEP_LEVEL,
+        )  # fmt: skip
+        chosen = "fine-tuned" if diff["value"] > 0 and diff["low"] > 0 else "probe"
+        self.progress(
+            f"fine-tuned out of fold: Spearman {validation_spearman(truth, tuned):.3f}, "
+            f"probe {validation_spearman(truth, probed):.3f} (difference {diff['value']:+.3f}, "
+            f"{KEEP_LEVEL:.0%} interval {diff['low']:+.3f} to {diff['high']:+.3f}); "
+            f"the final model: {chosen}"
+        )
+        return {
+            "chosen": chosen,
+            "fine_tuned_spearman": validation_spearman(truth, tuned),
+            "probe_spearman": validation_spearman(truth, probed),
+            "difference": diff,
+        }
+
+    def fit(
+        self,
+        parts: np.ndarray | None,
+        *,
+        tag: str = "",
+        save_probe: bool = False,
+        choice: str | None = None,
+    ) -> Fit:
         """Probe (or phase 1 for a classifier), then fine-tuning; keeps the better on
-        validation."""
+        validation, or what ``choice`` ("probe", "fine-tuned") says when it was decided out of
+        fold (a "probe" choice skips fine-tuning)."""
         features = self.features
         self.reset()
         self.prepared.finalise(self.skips(), parts)
@@ -363,13 +419,16 @@ class _Run:
                 self.net.inference.save(self.run_dir / "probe.keras")
         else:
             phases["phase1"] = self._phase1(features, tag)
+        if probe is not None and choice == "probe":
+            self.progress("fine-tuning skipped: the probe won out of fold")
+            return Fit(phases, "probe", probe, probe_val, None, probe_test, None)
         start = [v.numpy() for v in self.net.inference.variables]
         if self.opts.cache:
             _, top_trainer, _ = self.views
             phases["phase2"] = self._phase2(top_trainer, self._array_feeds(self.cache.array), tag)
         else:
             phases["phase2"] = self._phase2(self.net.image_trainer, self._image_feeds(), tag)
-        chosen, tuned_val = "fine-tuned", None
+        chosen, tuned_val, tuned_test = "fine-tuned", None, None
         if probe is not None:
             gain = "not run"
             clearly_better = False
@@ -383,27 +442,31 @@ class _Run:
                     reps=KEEP_REPS, seed=self.opts.seed, level=KEEP_LEVEL,
                 )  # fmt: skip
                 clearly_better = diff["value"] > 0 and diff["low"] > 0
+                if len(test):
+                    tuned_test = t.to_scores(self._current(test))
                 gain = (
                     f"{tuned_val:.3f} (difference {diff['value']:+.3f}, {KEEP_LEVEL:.0%} "
                     f"interval {diff['low']:+.3f} to {diff['high']:+.3f})"
                 )
+            if choice == "fine-tuned":
+                clearly_better = True  # decided out of fold, on every image
             if not clearly_better:
                 chosen = "probe"
                 for variable, value in zip(self.net.inference.variables, start, strict=True):
                     variable.assign(value)
             self.progress(
                 f"validation Spearman: probe {probe_val:.3f}, fine-tuned {gain}; kept: {chosen}"
+                + (" (decided out of fold)" if choice else "")
             )
-        return Fit(phases, chosen, probe, probe_val, tuned_val, probe_test)
+        return Fit(phases, chosen, probe, probe_val, tuned_val, probe_test, tuned_test)
 
     def _current(self, rows: np.ndarray) -> np.ndarray:
         """The network as it is now, on ``rows`` (unflipped), in output units."""
         if self.opts.cache:
-            _, _, top_pooled = self.views
-            pooled = pooled_from_cache(top_pooled, self.cache, rows)[:, 0]
+            pooled = pooled_from_cache(self.pooled, self.cache, rows)[:, 0]
         else:
             pooled = pooled_from_images(
-                self.net.pooled, self.loader, rows, self.size, flips=False,
+                self.pooled, self.loader, rows, self.size, flips=False,
                 batch_size=self.opts.batch_size,
             )[:, 0]  # fmt: skip
         kernel, bias = self.net.output.get_weights()
@@ -575,8 +638,11 @@ def _card(
                 "fine_tuned_val_spearman": fit.fine_tuned_val,
                 "probe_alpha": None if fit.probe is None else fit.probe.alpha,
                 "probe_file": "probe.keras" if fit.probe is not None else None,
-                "rule": "fine-tuning is kept only where its validation Spearman beats the "
-                "probe's (ridge on pooled features, the head's starting point)",
+                "rule": "fine-tuning is kept only where its Spearman beats the probe's (ridge "
+                "on pooled features, the head's starting point) beyond chance: the lower end "
+                f"of a {KEEP_LEVEL:.0%} paired bootstrap interval of the difference above 0; "
+                "judged out of fold on every image when cross-validated, else on validation",
+                "out_of_fold": (cross or {}).get("choice"),
             },
             "cross_validation": cross,
             "metrics": metrics,

@@ -12,7 +12,7 @@ import tensorflow as tf
 from PIL import Image
 
 from training.backbones import get_backbone
-from training.cache import build_trunk_cache, pooled_from_cache
+from training.cache import build_trunk_cache, compiled, pooled_from_cache
 from training.feeds import array_feed, image_feed
 from training.images import ImageLoader
 from training.model import Network, build_network, compile_for
@@ -54,7 +54,7 @@ def test_the_cache_holds_both_orientations_and_the_top_completes_the_network(
     # Decoding and resizing to the same size is lossless here, so outputs match closely.
     np.testing.assert_allclose(cache.array[:2, 0], trunk(pixels).numpy(), atol=1e-3)
     np.testing.assert_allclose(cache.array[:2, 1], trunk(pixels[:, :, ::-1]).numpy(), atol=1e-3)
-    pooled = pooled_from_cache(top_pooled, cache, np.arange(2))
+    pooled = pooled_from_cache(compiled(top_pooled), cache, np.arange(2))
     np.testing.assert_allclose(pooled[:, 0], net.pooled(pixels).numpy(), atol=1e-4)
 
     def fail(row: int) -> np.ndarray:

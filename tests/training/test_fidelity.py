@@ -47,13 +47,13 @@ def test_same_data_options_and_seed_give_identical_weights_and_predictions(
     assert first.card.selection == second.card.selection
 
 
-def test_cross_validation_scores_every_image_once_beside_its_probe(
+def test_cross_validation_scores_every_image_once_and_the_final_model_follows_its_verdict(
     workspace: Workspace, gallery: Callable[..., Path], calibrated_mobilenet: Path
 ) -> None:
     gallery(n=18, days=6)
     lines: list[str] = []
-    # epochs 0: the probe is the model (fine-tuning is covered above); keeps the test short.
-    options = {**TINY, "weights": str(calibrated_mobilenet), "epochs": 0}
+    # A learning rate that wrecks the probe's head: fine-tuning loses out of fold.
+    options = {**TINY, "weights": str(calibrated_mobilenet), "learning_rate": 0.5}
     result = train(workspace, None, "cv", progress=lines.append, folds=3, **options)
 
     assert any("3-fold cross-validation" in line for line in lines)
@@ -62,7 +62,15 @@ def test_cross_validation_scores_every_image_once_beside_its_probe(
     assert len(oof) == 18 and oof["image"].is_unique, "every image predicted once, out of fold"
     cv = result.card.cross_validation
     assert cv is not None and len(cv["per_fold"]) == 3 and cv["probe_spearman"] is not None
+    assert all(fold["fine_tuned_val"] is not None for fold in cv["per_fold"])
+    # Judged on all 18 images out of fold, not on the final fit's 3 validation photos.
+    verdict = cv["choice"]
+    assert verdict["fine_tuned_spearman"] < verdict["probe_spearman"], verdict
+    assert verdict["difference"]["low"] <= 0 and verdict["chosen"] == "probe"
     assert result.card.selection is not None and result.card.selection["chosen"] == "probe"
+    assert result.card.selection["out_of_fold"] == verdict
+    assert "phase2" not in result.card.phases, "the final model fine-tuned after losing out of fold"
+    assert "fine-tuning skipped: the probe won out of fold" in lines
     assert {"probe_spearman", "diff_spearman", "diff_reduction_100"} <= set(result.metrics)
     # One unit: out-of-fold predictions on the crowd's scale, whatever each fold's normalisation.
     assert abs(oof["prediction"].mean() - oof["score"].mean()) < oof["score"].std()

@@ -4,7 +4,9 @@ form, its penalty chosen by cross-validation on the training part.
 It is the floor a trained model must clear: the network's head is ``Dropout -> Dense(1)`` on the
 same pooled features, so the probe's coefficients are that Dense layer's weights, and a network
 initialised from them predicts exactly what the probe predicts (dropout is the identity at
-inference). Fine-tuning starts there and is kept only where it beats the probe on validation.
+inference). Fine-tuning starts there and is kept only where it beats the probe beyond chance:
+the lower end of a :data:`KEEP_LEVEL` paired bootstrap interval of the Spearman difference must
+be above 0.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import numpy as np
 from training.metrics import spearman
 
 ALPHAS = np.logspace(-2, 5, 29)  # on standardised features: from almost none to almost all
+KEEP_LEVEL = 0.8  # two-sided: fine-tuning must win in 90% of the resamples
+KEEP_REPS = 500
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,6 @@ run was started with; a resumed run must match it). While running it also holds
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -42,7 +41,7 @@ import tensorflow as tf
 
 from infra.errors import BeautyError
 from infra.workspace import Workspace
-from training.backbones import Backbone, get_backbone
+from training.backbones import get_backbone
 from training.cache import (
     Compiled,
     TrunkCache,
@@ -51,27 +50,24 @@ from training.cache import (
     pooled_from_cache,
     pooled_from_images,
 )
-from training.card import CARD_NAME, ModelCard, versions
-from training.data import Prepared, fold_parts, fractions, prepare
+from training.card import CARD_NAME, ModelCard
+from training.data import Prepared, fold_parts, prepare
 from training.distribute import is_chief, make_strategy
 from training.feeds import array_feed, image_feed
 from training.fit import PhaseResult, fit_phase
+from training.folder import check_config, make_card, write_split
 from training.images import ImageLoader, Skip, check_aspect
 from training.metrics import paired_difference
-from training.model import CLIP_VALUE, MOMENTUM, Network, build_network, compile_for
+from training.model import Network, build_network, compile_for
 from training.options import SMALL_TABLE, TrainOptions, check_name, make_options
 from training.predict import predict_pixels
-from training.probe import Probe, fit_probe, validation_spearman
+from training.probe import KEEP_LEVEL, KEEP_REPS, Probe, fit_probe, validation_spearman
 from training.report import write_evaluation
 from training.scores import scores_table_path
 from training.split import fold_of
 
 Progress = Callable[[str], None]
 Feeds = Callable[[int], tuple[tf.data.Dataset, tf.data.Dataset]]
-
-
-KEEP_LEVEL = 0.8  # two-sided: fine-tuning must win in 90% of validation resamples
-KEEP_REPS = 500
 
 
 @dataclass
@@ -136,7 +132,7 @@ def train(
     check_aspect(prepared.frame["uri"].tolist(), prepared.read, opts.input_size, progress)
     if opts.strategy == "multiworker" and not is_chief():
         run_dir = Path(tempfile.mkdtemp(prefix=f"beauty-{name}-"))
-    _check_config(run_dir, opts, prepared)
+    check_config(run_dir, opts, prepared)
     loader = ImageLoader(prepared.frame["uri"].tolist(), prepared.read, parallel=False)
     run = _Run(opts, prepared, net, loader, run_dir, progress, strategy)
 
@@ -177,8 +173,11 @@ def train(
         if k
         else "",
     )
-    _write_split(run_dir, prepared, run.folds(k) if k else None)
-    card = _card(name, opts, backbone, net, prepared, loader, fit, metrics, cross)
+    write_split(run_dir, prepared, run.folds(k) if k else None)
+    phases = {k: vars(v) for k, v in fit.phases.items()}
+    card = make_card(
+        name, opts, backbone, net, prepared, loader, phases, fit.selection(cross), metrics, cross
+    )
     card_path = card.write(run_dir)
     for scratch in ("checkpoints", "cache"):
         shutil.rmtree(run_dir / scratch, ignore_errors=True)
@@ -211,6 +210,21 @@ class Fit:
     fine_tuned_val: float | None
     probe_test: np.ndarray | None  # the probe on the test part, crowd units
     tuned_test: np.ndarray | None  # the fine-tuned network on the test part, crowd units
+
+    def selection(self, cross: dict[str, Any] | None) -> dict[str, Any]:
+        """The model card's account of which model was kept, and why."""
+        return {
+            "chosen": self.chosen,
+            "probe_val_spearman": self.probe_val,
+            "fine_tuned_val_spearman": self.fine_tuned_val,
+            "probe_alpha": None if self.probe is None else self.probe.alpha,
+            "probe_file": "probe.keras" if self.probe is not None else None,
+            "rule": "fine-tuning is kept only where its Spearman beats the probe's (ridge "
+            "on pooled features, the head's starting point) beyond chance: the lower end "
+            f"of a {KEEP_LEVEL:.0%} paired bootstrap interval of the difference above 0; "
+            "judged out of fold on every image when cross-validated, else on validation",
+            "out_of_fold": (cross or {}).get("choice"),
+        }
 
 
 @dataclass
@@ -344,7 +358,7 @@ class _Run:
         out = frame[usable].reset_index(drop=True)
         tuned_out = tuned[usable.to_numpy()]
         truth = out["score"].to_numpy(float)
-        pooled = {
+        pooled: dict[str, Any] = {
             "folds": k,
             "images": len(out),
             "spearman": validation_spearman(truth, out["prediction"].to_numpy(float)),
@@ -537,115 +551,3 @@ class _Run:
             return train, val
 
         return feeds
-
-
-def _check_config(run_dir: Path, opts: TrainOptions, prepared: Prepared) -> None:
-    """Record what the run was started with; a resumed run must match it."""
-    config = {"options": opts.model_dump(), "scores_sha256": prepared.table.sha256}
-    path = run_dir / "config.json"
-    if path.exists():
-        old = json.loads(path.read_text(encoding="utf-8"))
-        if old != config:
-            diff = _first_difference(old, config)
-            raise BeautyError(
-                f"run {run_dir.name} was started with different {diff}: use another --name, "
-                f"or delete {run_dir} to start over"
-            )
-        return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(config, indent=1), encoding="utf-8")
-
-
-def _first_difference(old: dict[str, Any], new: dict[str, Any]) -> str:
-    if old.get("scores_sha256") != new["scores_sha256"]:
-        return "scores (the table changed)"
-    before, after = old.get("options", {}), new["options"]
-    key = next((k for k in after if before.get(k) != after[k]), "options")
-    return f"{key} ({before.get(key)!r}, now {after.get(key)!r})"
-
-
-def _write_split(run_dir: Path, prepared: Prepared, folds: np.ndarray | None) -> None:
-    columns = ["image", "uri", "file_name", "part", "day", "score", "tier"]
-    frame = prepared.frame[columns].copy()
-    frame["target"] = prepared.targets.y[:, -1]
-    if folds is not None:
-        frame["fold"] = folds
-    frame.to_csv(run_dir / "split.csv", index=False)
-
-
-def _card(
-    name: str,
-    opts: TrainOptions,
-    backbone: Backbone,
-    net: Network,
-    prepared: Prepared,
-    loader: ImageLoader,
-    fit: Fit,
-    metrics: dict[str, dict[str, float]],
-    cross: dict[str, Any] | None,
-) -> ModelCard:
-    t = prepared.targets
-    classifier = opts.classify_tier is not None
-    optimizer: dict[str, Any] = {"name": opts.optimizer, "clipvalue": CLIP_VALUE}
-    if opts.optimizer == "sgd":
-        optimizer["momentum"] = MOMENTUM
-    optimizer |= {
-        "learning_rate": opts.learning_rate,
-        "head_learning_rate": opts.head_learning_rate,
-    }
-    output = "Dense(2, softmax)" if classifier else "Dense(1, linear)"
-    return ModelCard.model_validate(
-        {
-            "name": name,
-            "created_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
-            "input": {"height": opts.input_height, "width": opts.input_width},
-            "backbone": {
-                "name": backbone.name,
-                "weights": opts.weights,
-                "weights_origin": backbone.weights_origin(opts.weights),
-                "top_blocks": opts.top_blocks,
-                "first_trainable_layer": net.first_trainable_name,
-            },
-            "head": {
-                "kind": "classifier" if classifier else "regression",
-                "layers": ["GlobalAveragePooling2D", f"Dropout({opts.dropout})", output],
-                "classify_tier": opts.classify_tier,
-                "loss": "categorical_crossentropy" if classifier else "mean_squared_error",
-                "optimizer": optimizer,
-            },
-            "score_normalisation": {"mean": t.mean, "std": t.std, "top_line": t.top_line},
-            "training_data": {
-                "scores_table": str(prepared.table.path.resolve()),
-                "scores_sha256": prepared.table.sha256,
-                "images": int((prepared.frame["part"] != "skipped").sum()),
-                "skipped": [vars(s) for s in loader.skips.values()],
-                "derived_left_out": len(prepared.table.derived),
-                "tiers_from_percentiles": prepared.table.tier_derived,
-                "weighted_by_se": opts.weight_by_se,
-            },
-            "split": {
-                "seed": opts.seed,
-                "fractions": fractions(opts),
-                "grouped_by": prepared.grouped_by,
-                "counts": prepared.split_counts(),
-                "days": int(prepared.frame["day"].nunique()),
-            },
-            "options": opts.model_dump(),
-            "phases": {k: vars(v) for k, v in fit.phases.items()},
-            "selection": {
-                "chosen": fit.chosen,
-                "probe_val_spearman": fit.probe_val,
-                "fine_tuned_val_spearman": fit.fine_tuned_val,
-                "probe_alpha": None if fit.probe is None else fit.probe.alpha,
-                "probe_file": "probe.keras" if fit.probe is not None else None,
-                "rule": "fine-tuning is kept only where its Spearman beats the probe's (ridge "
-                "on pooled features, the head's starting point) beyond chance: the lower end "
-                f"of a {KEEP_LEVEL:.0%} paired bootstrap interval of the difference above 0; "
-                "judged out of fold on every image when cross-validated, else on validation",
-                "out_of_fold": (cross or {}).get("choice"),
-            },
-            "cross_validation": cross,
-            "metrics": metrics,
-            "versions": versions(),
-        }
-    )

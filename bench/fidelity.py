@@ -97,7 +97,7 @@ def one_size(n: int, args: argparse.Namespace, weights: str, scratch: Path) -> d
         "statistics": spearman(truth_oof, stats),
         "model_minus_probe": m["diff_spearman"],
         "model_minus_statistics": vs_stats,
-        "kept": [f["chosen"] for f in cv.get("per_fold", [])],
+        "fine_tuned": (cv.get("choice") or {}).get("fine_tuned_spearman"),
         "final_model": (result.card.selection or {}).get("chosen"),
         "generate_s": round(generated, 1),
         "train_s": round(trained, 1),
@@ -130,13 +130,18 @@ def main() -> None:
                 f"{n:>5} images  model {row['model']:.3f}  probe {row['probe']:.3f}  "
                 f"statistics {row['statistics']:.3f}  model-probe {d['value']:+.3f} "
                 f"[{d['low']:+.3f}, {d['high']:+.3f}]  model-statistics {s['value']:+.3f} "
-                f"[{s['low']:+.3f}, {s['high']:+.3f}]  kept {row['kept']} final "
-                f"{row['final_model']}  ({row['generate_s']} s gallery, {row['train_s']} s train)",
+                f"[{s['low']:+.3f}, {s['high']:+.3f}]  fine-tuned {_figure(row['fine_tuned'])}  "
+                f"model {row['final_model']}  ({row['generate_s']} s gallery, "
+                f"{row['train_s']} s train)",
                 flush=True,
             )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 if __name__ == "__main__":

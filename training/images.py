@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
+from tensorflow.python.framework import config as tf_config
 
 from infra.errors import BeautyError
 from infra.images import load_rgb
@@ -35,17 +36,11 @@ class Skip:
 
 
 class ImageLoader:
-    """Reads and decodes the images of a list of URIs, by row number; failures become skips.
+    """Reads and decodes the images of a list of URIs, by row number; failures become skips."""
 
-    ``parallel=False`` reads one image at a time: what a run under TensorFlow's op determinism
-    (training) gets anyway, asked for directly so that TensorFlow does not rewrite the pipeline
-    and log an error about it.
-    """
-
-    def __init__(self, uris: Sequence[str], read: Reader, *, parallel: bool = True) -> None:
+    def __init__(self, uris: Sequence[str], read: Reader) -> None:
         self.uris = list(uris)
         self.read = read
-        self.parallel = parallel
         self.skips: dict[int, Skip] = {}
 
     def load(self, row: int) -> np.ndarray:
@@ -85,10 +80,18 @@ class ImageLoader:
                 return row, resize(pixels, size)
             return row, augmented(pixels, size, generator.make_seeds(2))
 
-        reading = _calls(self.parallel)
+        # Under op determinism (a training run) TensorFlow would rewrite parallel reads into
+        # sequential ones and log an error line about it each time: ask for sequential reads.
+        parallel = not _op_determinism()
         # One call at a time with a random generator: its draws follow the rows' order.
-        shaping = _calls(self.parallel and generator is None)
-        return rows.map(load, **reading).filter(usable).map(shape, **shaping)
+        shaping = _calls(parallel and generator is None)
+        return rows.map(load, **_calls(parallel)).filter(usable).map(shape, **shaping)
+
+
+def _op_determinism() -> bool:
+    # TensorFlow has no public reader of this switch; its config module has had one since 2.9.
+    check = getattr(tf_config, "is_op_determinism_enabled", None)
+    return bool(check()) if check is not None else False
 
 
 def _calls(parallel: bool) -> dict[str, Any]:

@@ -133,7 +133,7 @@ def train(
     if opts.strategy == "multiworker" and not is_chief():
         run_dir = Path(tempfile.mkdtemp(prefix=f"beauty-{name}-"))
     check_config(run_dir, opts, prepared)
-    loader = ImageLoader(prepared.frame["uri"].tolist(), prepared.read, parallel=False)
+    loader = ImageLoader(prepared.frame["uri"].tolist(), prepared.read)
     run = _Run(opts, prepared, net, loader, run_dir, progress, strategy)
 
     k = opts.folds_for(len(prepared.frame))
@@ -209,7 +209,6 @@ class Fit:
     probe_val: float | None
     fine_tuned_val: float | None
     probe_test: np.ndarray | None  # the probe on the test part, crowd units
-    tuned_test: np.ndarray | None  # the fine-tuned network on the test part, crowd units
 
     def selection(self, cross: dict[str, Any] | None) -> dict[str, Any]:
         """The model card's account of which model was kept, and why."""
@@ -222,7 +221,9 @@ class Fit:
             "rule": "fine-tuning is kept only where its Spearman beats the probe's (ridge "
             "on pooled features, the head's starting point) beyond chance: the lower end "
             f"of a {KEEP_LEVEL:.0%} paired bootstrap interval of the difference above 0; "
-            "judged out of fold on every image when cross-validated, else on validation",
+            "judged on the validation part, or when cross-validated on every image out of "
+            "fold, whose reported predictions are then the chosen kind's (chosen on them: "
+            "a little optimistic where fine-tuning wins)",
             "out_of_fold": (cross or {}).get("choice"),
         }
 
@@ -313,30 +314,27 @@ class _Run:
         return fold_of(frame["tier"].to_numpy(), frame["day"].tolist(), k, self.opts.seed)
 
     def cross_validate(self, k: int) -> tuple[pd.DataFrame, dict[str, Any]]:
-        """Out-of-fold predictions of the model and the probe, and per-fold figures."""
+        """Out-of-fold predictions of the fine-tuned network and the probe, per-fold figures,
+        and the verdict between them; the ``prediction`` column is the verdict's kind."""
         folds = self.folds(k)
         frame = self.prepared.frame[["image", "uri", "file_name", "score", "tier"]].copy()
-        predicted = np.full(len(frame), np.nan)
+        network = np.full(len(frame), np.nan)
         probed = np.full(len(frame), np.nan)
-        tuned = np.full(len(frame), np.nan)
         truth_all = frame["score"].to_numpy(float)
         per_fold = []
         for fold in range(k):
             self.progress(f"fold {fold + 1}/{k}")
-            fit = self.fit(fold_parts(self.prepared, folds, fold), tag=f"fold{fold}")
+            fit = self.fit(fold_parts(self.prepared, folds, fold), tag=f"fold{fold}", choice=None)
             test = self.prepared.rows("test")
-            t = self.prepared.targets
-            predicted[test] = t.to_scores(self._current(test))
+            # The network as trained (fine-tuned, or the probe when there were no epochs).
+            network[test] = self.prepared.targets.to_scores(self._current(test))
             if fit.probe_test is not None:
                 probed[test] = fit.probe_test
-            if fit.tuned_test is not None:
-                tuned[test] = fit.tuned_test
             truth = truth_all[test]
             entry = {
                 "fold": fold,
                 "test_images": len(test),
-                "chosen": fit.chosen,
-                "spearman": validation_spearman(truth, predicted[test]),
+                "spearman": validation_spearman(truth, network[test]),
                 "probe_spearman": validation_spearman(truth, probed[test])
                 if fit.probe_test is not None
                 else None,
@@ -346,18 +344,16 @@ class _Run:
             per_fold.append(entry)
             probe = entry["probe_spearman"]
             self.progress(
-                f"fold {fold + 1}/{k}: {len(test)} held-out images, Spearman model "
-                f"{entry['spearman']:.3f}"
-                + ("" if probe is None else f", probe {probe:.3f}")
-                + f" (kept: {fit.chosen})"
+                f"fold {fold + 1}/{k}: {len(test)} held-out images, Spearman network "
+                f"{entry['spearman']:.3f}" + ("" if probe is None else f", probe {probe:.3f}")
             )
-        frame["prediction"] = predicted
         frame["probe"] = probed
         frame["fold"] = folds
-        usable = frame["prediction"].notna()
+        usable = np.isfinite(network)
         out = frame[usable].reset_index(drop=True)
-        tuned_out = tuned[usable.to_numpy()]
         truth = out["score"].to_numpy(float)
+        choice = self._cross_choice(truth, network[usable], out["probe"].to_numpy(float))
+        out["prediction"] = out["probe"] if choice["chosen"] == "probe" else network[usable]
         pooled: dict[str, Any] = {
             "folds": k,
             "images": len(out),
@@ -366,20 +362,21 @@ class _Run:
             if out["probe"].notna().all()
             else None,
             "per_fold": per_fold,
+            "choice": choice,
         }
-        probe = pooled["probe_spearman"]
-        self.progress(
-            f"out-of-fold Spearman over {len(out)} images: model {pooled['spearman']:.3f}"
-            + ("" if probe is None else f", probe {probe:.3f}")
-        )
-        pooled["choice"] = self._cross_choice(truth, tuned_out, out["probe"].to_numpy(float))
+        if choice["chosen"] is None:
+            probe = pooled["probe_spearman"]
+            self.progress(
+                f"out-of-fold Spearman over {len(out)} images: model {pooled['spearman']:.3f}"
+                + ("" if probe is None else f", probe {probe:.3f}")
+            )
         return out, pooled
 
     def _cross_choice(
         self, truth: np.ndarray, tuned: np.ndarray, probed: np.ndarray
     ) -> dict[str, Any]:
-        """Probe or fine-tuning for the final model, judged on every image out of fold."""
-        if not (np.isfinite(tuned).all() and np.isfinite(probed).all()):
+        """Probe or fine-tuning, judged on every image out of fold."""
+        if self.opts.epochs == 0 or not np.isfinite(probed).all():
             return {"chosen": None}  # a classifier, or no fine-tuning: nothing to choose
         diff = paired_difference(
             validation_spearman, truth, tuned, probed,
@@ -387,10 +384,11 @@ class _Run:
         )  # fmt: skip
         chosen = "fine-tuned" if diff["value"] > 0 and diff["low"] > 0 else "probe"
         self.progress(
-            f"fine-tuned out of fold: Spearman {validation_spearman(truth, tuned):.3f}, "
-            f"probe {validation_spearman(truth, probed):.3f} (difference {diff['value']:+.3f}, "
+            f"out-of-fold Spearman over {len(truth)} images: fine-tuned "
+            f"{validation_spearman(truth, tuned):.3f}, probe "
+            f"{validation_spearman(truth, probed):.3f} (difference {diff['value']:+.3f}, "
             f"{KEEP_LEVEL:.0%} interval {diff['low']:+.3f} to {diff['high']:+.3f}); "
-            f"the final model: {chosen}"
+            f"the model: {chosen}"
         )
         return {
             "chosen": chosen,
@@ -405,11 +403,15 @@ class _Run:
         *,
         tag: str = "",
         save_probe: bool = False,
-        choice: str | None = None,
+        choice: str | None = "validation",
     ) -> Fit:
-        """Probe (or phase 1 for a classifier), then fine-tuning; keeps the better on
-        validation, or what ``choice`` ("probe", "fine-tuned") says when it was decided out of
-        fold (a "probe" choice skips fine-tuning)."""
+        """Probe (or phase 1 for a classifier), then fine-tuning.
+
+        ``choice`` is how the two are settled: ``"validation"`` keeps fine-tuning only where it
+        beats the probe on the validation part beyond chance; ``"probe"`` or ``"fine-tuned"``
+        was decided out of fold (``"probe"`` skips fine-tuning); ``None`` keeps the fine-tuned
+        network without deciding (a fold, decided later on every fold's images).
+        """
         features = self.features
         self.reset()
         self.prepared.finalise(self.skips(), parts)
@@ -435,44 +437,39 @@ class _Run:
             phases["phase1"] = self._phase1(features, tag)
         if probe is not None and choice == "probe":
             self.progress("fine-tuning skipped: the probe won out of fold")
-            return Fit(phases, "probe", probe, probe_val, None, probe_test, None)
+            return Fit(phases, "probe", probe, probe_val, None, probe_test)
         start = [v.numpy() for v in self.net.inference.variables]
         if self.opts.cache:
             _, top_trainer, _ = self.views
             phases["phase2"] = self._phase2(top_trainer, self._array_feeds(self.cache.array), tag)
         else:
             phases["phase2"] = self._phase2(self.net.image_trainer, self._image_feeds(), tag)
-        chosen, tuned_val, tuned_test = "fine-tuned", None, None
-        if probe is not None:
-            gain = "not run"
-            clearly_better = False
-            if self.opts.epochs > 0:
-                tuned_pred = self._current(val)
-                tuned_val = validation_spearman(t.y[val, 0], tuned_pred)
+        chosen, tuned_val = "fine-tuned", None
+        if probe is not None and self.opts.epochs > 0:
+            tuned_pred = self._current(val)
+            tuned_val = validation_spearman(t.y[val, 0], tuned_pred)
+            line = f"validation Spearman: probe {probe_val:.3f}, fine-tuned {tuned_val:.3f}"
+            if choice == "validation":
                 # A few dozen validation photos rank two good models in either order by chance:
                 # fine-tuning is kept only when it beats the probe beyond that noise.
                 diff = paired_difference(
                     validation_spearman, t.y[val, 0], tuned_pred, probe_pred,
                     reps=KEEP_REPS, seed=self.opts.seed, level=KEEP_LEVEL,
                 )  # fmt: skip
-                clearly_better = diff["value"] > 0 and diff["low"] > 0
-                if len(test):
-                    tuned_test = t.to_scores(self._current(test))
-                gain = (
-                    f"{tuned_val:.3f} (difference {diff['value']:+.3f}, {KEEP_LEVEL:.0%} "
-                    f"interval {diff['low']:+.3f} to {diff['high']:+.3f})"
+                if not (diff["value"] > 0 and diff["low"] > 0):
+                    chosen = "probe"
+                    for variable, value in zip(self.net.inference.variables, start, strict=True):
+                        variable.assign(value)
+                line += (
+                    f" (difference {diff['value']:+.3f}, {KEEP_LEVEL:.0%} interval "
+                    f"{diff['low']:+.3f} to {diff['high']:+.3f}); kept: {chosen}"
                 )
-            if choice == "fine-tuned":
-                clearly_better = True  # decided out of fold, on every image
-            if not clearly_better:
-                chosen = "probe"
-                for variable, value in zip(self.net.inference.variables, start, strict=True):
-                    variable.assign(value)
-            self.progress(
-                f"validation Spearman: probe {probe_val:.3f}, fine-tuned {gain}; kept: {chosen}"
-                + (" (decided out of fold)" if choice else "")
-            )
-        return Fit(phases, chosen, probe, probe_val, tuned_val, probe_test, tuned_test)
+            elif choice == "fine-tuned":
+                line += "; kept: fine-tuned (decided out of fold)"
+            self.progress(line)
+        elif probe is not None:
+            chosen = "probe"  # no epochs: the network is the probe
+        return Fit(phases, chosen, probe, probe_val, tuned_val, probe_test)
 
     def _current(self, rows: np.ndarray) -> np.ndarray:
         """The network as it is now, on ``rows`` (unflipped), in output units."""

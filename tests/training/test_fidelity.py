@@ -71,6 +71,9 @@ def test_cross_validation_scores_every_image_once_and_the_final_model_follows_it
     assert result.card.selection["out_of_fold"] == verdict
     assert "phase2" not in result.card.phases, "the final model fine-tuned after losing out of fold"
     assert "fine-tuning skipped: the probe won out of fold" in lines
+    np.testing.assert_array_equal(
+        oof["prediction"], oof["probe"], "out-of-fold figures of another kind than the model"
+    )
     assert {"probe_spearman", "diff_spearman", "diff_reduction_100"} <= set(result.metrics)
     # One unit: out-of-fold predictions on the crowd's scale, whatever each fold's normalisation.
     assert abs(oof["prediction"].mean() - oof["score"].mean()) < oof["score"].std()

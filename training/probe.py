@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.metrics import spearman
+from training.metrics import paired_difference, spearman
 
 ALPHAS = np.logspace(-2, 5, 29)  # on standardised features: from almost none to almost all
 KEEP_LEVEL = 0.8  # two-sided: fine-tuning must win in 90% of the resamples
@@ -104,3 +104,22 @@ def validation_spearman(truth: np.ndarray, pred: np.ndarray) -> float:
     """Spearman on validation, nan-safe (a constant prediction counts as 0)."""
     value = spearman(np.asarray(truth, float), np.asarray(pred, float))
     return 0.0 if value != value else value
+
+
+def beats_probe(
+    truth: np.ndarray, tuned: np.ndarray, probed: np.ndarray, seed: int
+) -> tuple[bool, dict[str, float]]:
+    """Whether fine-tuning's predictions rank ``truth`` better than the probe's beyond chance
+    (the rule above), and the paired difference of their Spearman with its interval."""
+    diff = paired_difference(
+        validation_spearman, truth, tuned, probed, reps=KEEP_REPS, seed=seed, level=KEEP_LEVEL
+    )
+    return diff["value"] > 0 and diff["low"] > 0, diff
+
+
+def difference_words(diff: dict[str, float]) -> str:
+    """``difference +0.022, 80% interval -0.013 to +0.056``."""
+    return (
+        f"difference {diff['value']:+.3f}, {KEEP_LEVEL:.0%} interval "
+        f"{diff['low']:+.3f} to {diff['high']:+.3f}"
+    )

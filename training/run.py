@@ -57,11 +57,17 @@ from training.feeds import array_feed, image_feed
 from training.fit import PhaseResult, fit_phase
 from training.folder import check_config, make_card, write_split
 from training.images import ImageLoader, Skip, check_aspect
-from training.metrics import paired_difference
 from training.model import Network, build_network, compile_for
 from training.options import SMALL_TABLE, TrainOptions, check_name, make_options
 from training.predict import predict_pixels
-from training.probe import KEEP_LEVEL, KEEP_REPS, Probe, fit_probe, validation_spearman
+from training.probe import (
+    KEEP_LEVEL,
+    Probe,
+    beats_probe,
+    difference_words,
+    fit_probe,
+    validation_spearman,
+)
 from training.report import write_evaluation
 from training.scores import scores_table_path
 from training.split import fold_of
@@ -169,7 +175,8 @@ def train(
         reps=opts.bootstrap,
         seed=opts.seed,
         baseline="probe" if "probe" in frame and frame["probe"].notna().all() else None,
-        note="out-of-fold predictions: each image scored by the fold model that did not see it"
+        note="out-of-fold predictions: each image scored by the fold's model of the kind "
+        "chosen (probe or fine-tuned), which did not see it"
         if k
         else "",
     )
@@ -322,6 +329,7 @@ class _Run:
         probed = np.full(len(frame), np.nan)
         truth_all = frame["score"].to_numpy(float)
         per_fold = []
+        network_name = "fine-tuned" if self.opts.epochs else "network"
         for fold in range(k):
             self.progress(f"fold {fold + 1}/{k}")
             fit = self.fit(fold_parts(self.prepared, folds, fold), tag=f"fold{fold}", choice=None)
@@ -344,7 +352,7 @@ class _Run:
             per_fold.append(entry)
             probe = entry["probe_spearman"]
             self.progress(
-                f"fold {fold + 1}/{k}: {len(test)} held-out images, Spearman network "
+                f"fold {fold + 1}/{k}: {len(test)} held-out images, Spearman {network_name} "
                 f"{entry['spearman']:.3f}" + ("" if probe is None else f", probe {probe:.3f}")
             )
         frame["probe"] = probed
@@ -378,24 +386,19 @@ class _Run:
         """Probe or fine-tuning, judged on every image out of fold."""
         if self.opts.epochs == 0 or not np.isfinite(probed).all():
             return {"chosen": None}  # a classifier, or no fine-tuning: nothing to choose
-        diff = paired_difference(
-            validation_spearman, truth, tuned, probed,
-            reps=KEEP_REPS, seed=self.opts.seed, level=KEEP_LEVEL,
-        )  # fmt: skip
-        chosen = "fine-tuned" if diff["value"] > 0 and diff["low"] > 0 else "probe"
-        self.progress(
-            f"out-of-fold Spearman over {len(truth)} images: fine-tuned "
-            f"{validation_spearman(truth, tuned):.3f}, probe "
-            f"{validation_spearman(truth, probed):.3f} (difference {diff['value']:+.3f}, "
-            f"{KEEP_LEVEL:.0%} interval {diff['low']:+.3f} to {diff['high']:+.3f}); "
-            f"the model: {chosen}"
-        )
-        return {
-            "chosen": chosen,
+        better, diff = beats_probe(truth, tuned, probed, self.opts.seed)
+        verdict = {
+            "chosen": "fine-tuned" if better else "probe",
             "fine_tuned_spearman": validation_spearman(truth, tuned),
             "probe_spearman": validation_spearman(truth, probed),
             "difference": diff,
         }
+        self.progress(
+            f"out-of-fold Spearman over {len(truth)} images: fine-tuned "
+            f"{verdict['fine_tuned_spearman']:.3f}, probe {verdict['probe_spearman']:.3f} "
+            f"({difference_words(diff)}); the model: {verdict['chosen']}"
+        )
+        return verdict
 
     def fit(
         self,
@@ -438,7 +441,8 @@ class _Run:
         if probe is not None and choice == "probe":
             self.progress("fine-tuning skipped: the probe won out of fold")
             return Fit(phases, "probe", probe, probe_val, None, probe_test)
-        start = [v.numpy() for v in self.net.inference.variables]
+        # Only a choice made here may need the probe's weights back.
+        start = [v.numpy() for v in self.net.inference.variables] if choice == "validation" else []
         if self.opts.cache:
             _, top_trainer, _ = self.views
             phases["phase2"] = self._phase2(top_trainer, self._array_feeds(self.cache.array), tag)
@@ -452,18 +456,12 @@ class _Run:
             if choice == "validation":
                 # A few dozen validation photos rank two good models in either order by chance:
                 # fine-tuning is kept only when it beats the probe beyond that noise.
-                diff = paired_difference(
-                    validation_spearman, t.y[val, 0], tuned_pred, probe_pred,
-                    reps=KEEP_REPS, seed=self.opts.seed, level=KEEP_LEVEL,
-                )  # fmt: skip
-                if not (diff["value"] > 0 and diff["low"] > 0):
+                better, diff = beats_probe(t.y[val, 0], tuned_pred, probe_pred, self.opts.seed)
+                if not better:
                     chosen = "probe"
                     for variable, value in zip(self.net.inference.variables, start, strict=True):
                         variable.assign(value)
-                line += (
-                    f" (difference {diff['value']:+.3f}, {KEEP_LEVEL:.0%} interval "
-                    f"{diff['low']:+.3f} to {diff['high']:+.3f}); kept: {chosen}"
-                )
+                line += f" ({difference_words(diff)}); kept: {chosen}"
             elif choice == "fine-tuned":
                 line += "; kept: fine-tuned (decided out of fold)"
             self.progress(line)

@@ -16,7 +16,7 @@ from training.metrics import summarise, top_count
 from training.run import train
 from training.targets import make_targets
 
-pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Your input ran out of data")]
+pytestmark = pytest.mark.slow
 
 TINY = {
     "backbone": "mobilenetv2",

@@ -18,7 +18,7 @@ from infra.workspace import Workspace
 from training.evaluate import evaluate
 from training.run import train
 
-pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Your input ran out of data")]
+pytestmark = pytest.mark.slow
 
 
 class _Group(click.Group):

@@ -107,6 +107,8 @@ def _scores(
 ) -> np.ndarray:
     """MAP scores given the per-row discriminations ``a`` (Newton-CG in a trust region)."""
     xt = sp.csr_matrix(x.T)
+    # The solver asks for many Hessian-vector products at one point: weigh the rows once.
+    curvature: dict[bytes, np.ndarray] = {}
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         eta = a * (x @ theta)
@@ -114,8 +116,12 @@ def _scores(
         return value, xt @ (a * (expit(eta) - y)) + alpha * theta
 
     def hessp(theta: np.ndarray, v: np.ndarray) -> np.ndarray:
-        p = expit(a * (x @ theta))
-        return xt @ (a * a * p * (1.0 - p) * (x @ v)) + alpha * v
+        key = theta.tobytes()
+        if key not in curvature:
+            p = expit(a * (x @ theta))
+            curvature.clear()
+            curvature[key] = a * a * p * (1.0 - p)
+        return xt @ (curvature[key] * (x @ v)) + alpha * v
 
     result = minimize(
         objective, init, jac=True, hessp=hessp, method="trust-krylov", options={"gtol": 1e-6}

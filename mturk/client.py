@@ -81,11 +81,9 @@ def make_client(
     max_attempts : int
         Attempts per call, the first included.
     """
-    import boto3
-
     config = Config(retries={"max_attempts": max_attempts, "mode": "standard"})
     try:
-        client = boto3.session.Session().client(
+        client = aws.session().client(
             "mturk",
             region_name=settings.region,
             endpoint_url=endpoint_for(settings, environment),

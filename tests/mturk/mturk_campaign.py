@@ -17,11 +17,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from crowd.answers import HitAnswer, mturk_answer_xml
 from crowd.content import hit_content
+from infra import aws
 from infra.gallery import push_images
 from infra.workspace import Workspace
 from mturk.client import make_client
@@ -131,7 +131,7 @@ def make_campaign(
         market="mturk",
         gold_rate=0.5 if gold else 0.0,
     )
-    s3 = boto3.session.Session().client("s3", region_name="us-east-1")
+    s3 = aws.session().client("s3", region_name="us-east-1")
     if pushed:
         push(ws, s3)
     sleeps: list[float] = []

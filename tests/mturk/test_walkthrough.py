@@ -13,13 +13,13 @@ import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 from click.testing import CliRunner, Result
 
 from beauty.cli import cli
 from crowd.answers import HitAnswer, mturk_answer_xml
 from crowd.content import hit_content
+from infra import aws
 from infra.workspace import Workspace
 from mturk.hit_type import APPROVAL_RATE, APPROVED_HITS
 from tests.conftest import jpeg_bytes
@@ -51,7 +51,7 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeMTu
     photos.mkdir(parents=True)
     for i in range(12):
         (photos / f"2016-07-{i + 1:02d}_1930.jpg").write_bytes(jpeg_bytes(300 + i, (96, 24)))
-    boto3.session.Session().client("s3", region_name="us-east-1").create_bucket(Bucket="my-bucket")
+    aws.session().client("s3", region_name="us-east-1").create_bucket(Bucket="my-bucket")
     with FakeMTurk() as fake:
         monkeypatch.setenv("AWS_ENDPOINT_URL_MTURK", fake.url)
         yield fake

@@ -16,6 +16,13 @@ from PIL import Image
 
 from infra.workspace import Workspace
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One pytest worker a core already fills the machine; TensorFlow's own thread pool on top
+    # only makes the workers take turns (a process gains ~25% from a second core here).
+    # Subprocesses the tests start inherit it.
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 def jpeg_bytes(
     seed: int, size: tuple[int, int] = (64, 16), exif: Image.Exif | None = None

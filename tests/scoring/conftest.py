@@ -3,6 +3,6 @@ with the training tests' calibrated weights, which are shared from there."""
 
 from __future__ import annotations
 
-from tests.training.conftest import calibrated_weights
+from tests.training.conftest import calibrated_mobilenet
 
-__all__ = ["calibrated_weights"]
+__all__ = ["calibrated_mobilenet"]

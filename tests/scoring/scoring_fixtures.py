@@ -1,8 +1,9 @@
 """One small trained run shared by the scoring, curating, similarity, serving and taste tests.
 
-The run is trained once per test session through the training API (Xception at 71x284 with the
-calibrated random weights, the head fitted to the photos' brightness) and kept under the
-session's base temporary folder, so each test module reuses it.
+The run is trained once per test session through the training API (MobileNetV2 at 64x256 with
+the calibrated random weights, the head fitted to the photos' brightness) and kept under the
+session's base temporary folder, so each test module reuses it. Scoring is the same code for
+every backbone, and the smaller network keeps the many scoring passes cheap.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from tests.training.conftest import SIZE, make_gallery
 
 RUN = "tiny"
 PHOTOS = 24
+INPUT = (64, 256)  # the network's input, height x width
+WIDTH = 1280  # MobileNetV2's pooled features
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ class TinyRun:
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory, calibrated_weights: Path) -> TinyRun:
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, calibrated_mobilenet: Path) -> TinyRun:
     root = tmp_path_factory.getbasetemp() / "scoring-workspace"
     run_dir = root / "runs" / RUN
     if not (run_dir / "model_card.json").is_file():
@@ -54,7 +57,8 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, calibrated_weights: Path)
         truth.to_parquet(ws.tables_dir / "scores.parquet")
         gallery.add_images(ws, str(root / "gallery"))
         train(
-            ws, None, RUN, weights=str(calibrated_weights), input_size=f"{SIZE[0]}x{SIZE[1]}",
+            ws, None, RUN, backbone="mobilenetv2", weights=str(calibrated_mobilenet),
+            input_size=f"{INPUT[0]}x{INPUT[1]}",
             epochs=0, head_epochs=4, head_learning_rate=0.01, batch_size=8, bootstrap=20,
             progress=lambda line: None,
         )  # fmt: skip

@@ -20,10 +20,9 @@ from scoring.gallery import score_gallery
 from scoring.table import ScoresFiles, default_table, read_scores
 from tests.training.conftest import write_photo
 
-from .scoring_fixtures import TinyRun, tiny_run
+from .scoring_fixtures import INPUT, WIDTH, TinyRun, tiny_run
 
 __all__ = ["tiny_run"]
-WIDTH = 2048  # Xception's pooled features
 
 
 def _quiet(line: str) -> None:
@@ -128,7 +127,8 @@ def _copy_run(tiny_run: TinyRun, folder: Path, **card_changes: object) -> Path:
 
 def test_a_card_that_does_not_match_its_model_is_refused(tiny_run: TinyRun, tmp_path: Path) -> None:
     resized = _copy_run(tiny_run, tmp_path / "resized", input__height=150, input__width=1152)
-    with pytest.raises(BeautyError, match=r"takes 71x284 images but its card says 150x1152"):
+    shape = f"{INPUT[0]}x{INPUT[1]}"
+    with pytest.raises(BeautyError, match=rf"takes {shape} images but its card says 150x1152"):
         score_gallery(resized, str(tiny_run.gallery), out=tmp_path / "a.parquet")
     old = _copy_run(tiny_run, tmp_path / "old", versions__keras="2.15.0")
     with pytest.raises(BeautyError, match=r"saved with keras 2\.15\.0.*install keras 2\.x"):

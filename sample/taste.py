@@ -57,18 +57,32 @@ def scene_score(frames: pd.DataFrame) -> NDArray[np.float64]:
     return np.asarray(score - CENTRE)
 
 
+def _faulted(raw: NDArray[np.float64], fault: NDArray[np.object_]) -> NDArray[np.float64]:
+    """Where each fault puts a frame of appeal ``raw``, floored (dead frames not yet placed)."""
+    raw = raw.copy()
+    for name, base in FAULT_BASE.items():
+        hit = fault == name
+        raw[hit] = base + FAULT_KEEPS[name] * raw[hit]
+    return np.maximum(raw, FLOOR)
+
+
 def beauty(frames: pd.DataFrame, rng: np.random.Generator) -> NDArray[np.float64]:
     """Hidden beauty per frame: scene, fault and a little taste, on a N(0, 1.5²)-like scale.
 
     A dead frame is the worst of all; other faults sit well below any working frame of the
     same scene. The distribution keeps reality's skew: many ordinary frames, few spectacular.
     """
-    raw = scene_score(frames) + rng.normal(0.0, TASTE, size=len(frames))
     fault = frames["fault"].to_numpy()
-    for name, base in FAULT_BASE.items():
-        hit = fault == name
-        raw[hit] = base + FAULT_KEEPS[name] * raw[hit]
-    value = np.maximum(raw, FLOOR)
+    value = _faulted(scene_score(frames) + rng.normal(0.0, TASTE, size=len(frames)), fault)
     dead = fault == "dead"
     value[dead] = FLOOR - 0.4 - 0.2 * rng.random(int(dead.sum()))
     return np.asarray(np.round(value, 4), dtype=np.float64)
+
+
+def visible_beauty(frames: pd.DataFrame) -> NDArray[np.float64]:
+    """The part of :func:`beauty` a frame's pixels can show: scene and fault, without the
+    taste term (dead frames at their mean). The best any model of the images can predict."""
+    fault = frames["fault"].to_numpy()
+    value = _faulted(scene_score(frames), fault)
+    value[fault == "dead"] = FLOOR - 0.5
+    return value

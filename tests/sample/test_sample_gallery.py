@@ -14,7 +14,7 @@ from sample import TRUTH_COLUMNS, generate_gallery
 from sample.compose import Scene, render
 from sample.faults import FAULTS
 from sample.schedule import plan_frames
-from sample.taste import beauty
+from sample.taste import TASTE, beauty, visible_beauty
 
 COUNT = 8
 SEED = 3
@@ -149,6 +149,18 @@ def test_beauty_is_centred_spread_and_skewed_like_a_real_gallery(planned: pd.Dat
     # Few spectacular frames: the upper tail reaches further than the lower one.
     assert working.quantile(0.99) - median > median - working.quantile(0.01)
     assert skew(working.to_numpy()) > 0.1
+
+
+def test_the_visible_part_of_beauty_leaves_only_the_taste_term(planned: pd.DataFrame) -> None:
+    visible = visible_beauty(planned)
+    working = (planned["fault"] == "none").to_numpy()
+    taste = planned["beauty"].to_numpy()[working] - visible[working]
+    # On working frames what the pixels cannot show is the taste term alone: N(0, TASTE²).
+    assert abs(taste.mean()) < 0.03 and abs(taste.std() - TASTE) < 0.03
+    # Faults and dead frames keep their place below working frames of the same scene.
+    dead = (planned["fault"] == "dead").to_numpy()
+    assert visible[dead].max() < visible[~dead].min()
+    assert visible[~working & ~dead].max() < np.median(visible[working])
 
 
 def test_same_seed_plans_the_same_frames_and_beauty() -> None:

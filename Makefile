@@ -37,10 +37,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# One worker a core: most tests are single-threaded, and a whole file stays on one worker
-# until the others run dry (worksteal), so module fixtures are rarely built twice.
+# One worker a core, plus one to use the time tests spend waiting on browsers, servers and
+# subprocesses; a whole file stays on one worker until the others run dry (worksteal), so
+# module fixtures are rarely built twice.
+WORKERS := $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 unit: $(STAMP)
-	$(BIN)/pytest -n auto --dist worksteal
+	$(BIN)/pytest -n $(WORKERS) --dist worksteal
 
 test: $(STAMP) browser lint typecheck unit
 

@@ -20,13 +20,9 @@ import numpy as np
 
 from sample.schedule import plan_frames
 from sample.taste import beauty, visible_beauty
-from training.metrics import Metric, bootstrap_interval, gallery_reduction, spearman
+from training.metrics import bootstrap_interval, metric_set, spearman
 
 FIRST_SEED = 1007  # `beauty demo`'s held-out gallery: its seed (7) + 1000
-
-
-def _reduction(recall: float) -> Metric:
-    return lambda truth, pred: gallery_reduction(truth, pred, 0.05, recall)
 
 
 def _half_width(row: dict[str, float]) -> float:
@@ -40,11 +36,10 @@ def one_gallery(size: int, seed: int, noise: float, reps: int) -> dict[str, floa
     truth = beauty(frames, rng)  # the same draws, in the same order, as the generator makes
     pred = visible_beauty(frames) + np.random.default_rng(0).normal(0.0, noise, size)
     row = {"spearman": spearman(truth, pred)}
-    for recall in (1.0, 0.95):
-        metric = _reduction(recall)
-        low, high = bootstrap_interval(metric, truth, pred, reps=reps, seed=0)
-        key = f"reduction_{round(recall * 100)}"
-        row |= {key: metric(truth, pred), f"{key}_low": low, f"{key}_high": high}
+    metrics = metric_set(positive_line=0.0)  # the reductions `beauty evaluate` reports
+    for key in ("reduction_100", "reduction_95"):
+        low, high = bootstrap_interval(metrics[key], truth, pred, reps=reps, seed=0)
+        row |= {key: metrics[key](truth, pred), f"{key}_low": low, f"{key}_high": high}
     return row
 
 

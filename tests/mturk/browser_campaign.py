@@ -71,7 +71,7 @@ def run_campaign(
 ) -> Figures:
     """Plan ``hits`` 4-up and ``hits`` pair HITs of ``assignments`` each, post, work, sync."""
     started = time.monotonic()
-    s3 = aws.session().client("s3", region_name="us-east-1")
+    s3 = aws.client("s3", region="us-east-1")
     front = Loopback(lambda req: _serve_object(s3, req))
     custom = os.environ.get("MOTO_S3_CUSTOM_ENDPOINTS")
     # The product signs links with the front as S3's endpoint, so the browser asks the front;
@@ -132,7 +132,7 @@ def _campaign(
     s3.create_bucket(Bucket=BUCKET)
     push_images(ws, f"s3://{BUCKET}/gallery", s3_client=s3)
     client = make_client(ws.settings.mturk, "sandbox")
-    signer = aws.session().client("s3", region_name="us-east-1", endpoint_url=s3_origin)
+    signer = aws.client("s3", region="us-east-1", endpoint_url=s3_origin)
     post_batches(ws, client=client, s3_client=signer)
 
     accepted: dict[str, tuple[str, str]] = {}  # assignment -> (HIT, worker)

@@ -131,7 +131,7 @@ def make_campaign(
         market="mturk",
         gold_rate=0.5 if gold else 0.0,
     )
-    s3 = aws.session().client("s3", region_name="us-east-1")
+    s3 = aws.client("s3", region="us-east-1")
     if pushed:
         push(ws, s3)
     sleeps: list[float] = []

@@ -51,7 +51,7 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeMTu
     photos.mkdir(parents=True)
     for i in range(12):
         (photos / f"2016-07-{i + 1:02d}_1930.jpg").write_bytes(jpeg_bytes(300 + i, (96, 24)))
-    aws.session().client("s3", region_name="us-east-1").create_bucket(Bucket="my-bucket")
+    aws.client("s3", region="us-east-1").create_bucket(Bucket="my-bucket")
     with FakeMTurk() as fake:
         monkeypatch.setenv("AWS_ENDPOINT_URL_MTURK", fake.url)
         yield fake

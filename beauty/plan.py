@@ -21,6 +21,7 @@ from crowd.budget import (
     replay_designs,
     write_crowd_model,
 )
+from ranking.headroom import headroom
 from ranking.planning import DesignSpec
 from ranking.realistic import CrowdNoise
 
@@ -190,8 +191,9 @@ def plan_command(
 ) -> None:
     """Simulate designs against budgets: Kendall's tau for the money (table and chart).
 
-    With --calibrate alone, fit the crowd model to recorded votes and print it. With --replay,
-    compare random and active pairs on the recorded campaign, round by round.
+    With --calibrate alone, fit the crowd model to recorded votes, print it and the most votes
+    an active design could save on that crowd. With --replay, compare random and active pairs
+    on the recorded campaign, round by round.
     """
     ws = workspace()
     noise: CrowdNoise | None = None
@@ -207,6 +209,15 @@ def plan_command(
                 f"calibrated on {fitted.votes} votes by {fitted.workers} workers over "
                 f"{fitted.pairs} pairs ({fitted.repeated_pairs} asked more than once, "
                 f"{fitted.tie_share:.1%} no preference)"
+            )
+            share = trusted if trusted < 1 else 0.3
+            room = headroom(noise.scale * fitted.scores.to_numpy(), noise, share)
+            click.echo(
+                f"headroom on this crowd: a random pair's answer carries {room.random_share:.0%} "
+                f"of the information of one at the best merit gap ({room.best_gap:.2f}), so "
+                f"choosing pairs can save at most {room.pairs:.0%} of the votes random pairs "
+                f"need; offering batches to the best {share:.0%} of workers at most "
+                f"{room.routing:.0%}, both at most {room.both:.0%}"
             )
     if save_crowd is not None:
         if noise is None:

@@ -116,6 +116,9 @@ def main() -> None:
     )
     print("tau" + (f" over the top {args.focus}" if args.focus else "") + " by votes a photo:")
     print(table.round(3).to_string())
+    if "random" not in curves:
+        print(f"({time.perf_counter() - start:.0f} s; add random to --designs to compare)")
+        return
     base = float(np.interp(args.reference, per_photo, curves["random"]))
     print(f"random at {args.reference:g} votes a photo: tau {base:.3f}")
     for design in args.designs:

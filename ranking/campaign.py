@@ -54,17 +54,30 @@ class SimulatedCrowd:
         self.noise = noise
         self.effects = pair_effects(len(self.ids), noise.pair_sd, rng)
         self.s = worker_discriminations(n_workers, noise.worker_sd, rng)
+        self.workers = [f"w{w:03d}" for w in range(n_workers)]
+        self._pool = np.arange(n_workers)
+
+    def offer(self, workers: Sequence[str] | None) -> None:
+        """Offer the next batches only to ``workers`` (names as in the votes), or to all."""
+        if workers is None:
+            self._pool = np.arange(self.s.size)
+            return
+        index = {w: k for k, w in enumerate(self.workers)}
+        unknown = [w for w in workers if w not in index]
+        if unknown or not workers:
+            raise ValueError(f"not workers of this crowd: {unknown or 'none given'}")
+        self._pool = np.array(sorted(index[w] for w in workers))
 
     def __call__(self, pairs: Sequence[tuple[str, str]], seed: int) -> pd.DataFrame:
         rng = np.random.default_rng(seed)
         left = np.array([self.pos[a] for a, _ in pairs], dtype=int)
         right = np.array([self.pos[b] for _, b in pairs], dtype=int)
-        worker = rng.integers(self.s.size, size=left.size)
+        worker = self._pool[rng.integers(self._pool.size, size=left.size)]
         out = answer_pairs(self.merit, left, right, self.s[worker], self.effects, self.noise, rng)
         names = np.array(self.ids, dtype=object)
         label = np.where(out == 0, names[left], np.where(out == 1, names[right], None))
         return pd.DataFrame(
-            {"worker": [f"w{w:03d}" for w in worker], "left": names[left],
+            {"worker": [self.workers[w] for w in worker], "left": names[left],
              "right": names[right], "label": label},
             columns=list(VOTE_COLUMNS),
         )  # fmt: skip

@@ -1,17 +1,20 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from beauty.cli import cli
 from crowd.local import LocalMarket
 from infra.workspace import Workspace
+from ranking.realistic import CrowdNoise, simulate_campaign_votes
 from tests.conftest import jpeg_bytes
 from tests.crowd.market_fixtures import answer_json
 
@@ -205,3 +208,41 @@ def test_a_batch_is_done_once_every_assignment_is_in(run: Run, tmp_path: Path) -
     (batch,) = json.loads(run("hits", "list", "--json"))
     assert states == ["open"] * 4, f"a batch was done before its last assignment: {states}"
     assert (batch["state"], batch["submitted"]) == ("done", 4), batch
+
+
+def test_plan_calibrates_a_crowd_bounds_what_active_can_save_and_replays(
+    run: Run, tmp_path: Path
+) -> None:
+    names = [f"sky{i}.jpg" for i in range(8)]
+    merit = pd.Series([0.4 * i for i in range(8)], index=names)
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]] * 6
+    noise = CrowdNoise(pair_sd=0.5, worker_sd=0.3, lapse=0.2, tie_max=0.2, tie_width=0.4)
+    votes = simulate_campaign_votes(merit, noise, pairs, n_workers=6, seed=3)
+    votes.to_csv(tmp_path / "votes.csv", index=False)
+    model = tmp_path / "crowd.json"
+    out = run("plan", "--calibrate", str(tmp_path / "votes.csv"), "--save-crowd", str(model))
+    assert "calibrated on 168 votes by 6 workers over 28 pairs (28 asked more than once" in out
+    assert json.loads(model.read_text())["lapse"] > 0
+    # random share, pairs, share of workers, routing, both: bounds in percent.
+    random_share, pairs_most, share, routing_most, both_most = _headroom(out)
+    assert share == 30 and all(0 <= f <= 100 for f in (random_share, routing_most)), out
+    assert abs(pairs_most + random_share - 100) <= 1, out
+    assert both_most >= max(pairs_most, routing_most), out
+    again = ("plan", "--calibrate", str(tmp_path / "votes.csv"), "--save-crowd", str(model))
+    out = run(*again, "--trusted", "0.5")
+    assert "replacing the earlier file" in out
+    assert _headroom(out)[2] == 50 and _headroom(out)[3] <= routing_most, out
+
+    out = run(
+        "plan", "--replay", str(tmp_path / "votes.csv"), "--crowd-model", str(model),
+        "--rounds", "3", "--round-votes", "20", "--seeds", "2", "--out", str(tmp_path / "r"),
+    )  # fmt: skip
+    table = pd.read_csv(tmp_path / "r" / "replay.csv")
+    assert set(table["design"]) == {"random", "active"}
+    assert (table.groupby("design")["votes"].max() == 60).all(), table
+    assert "tau against the full-data scores" in out
+
+
+def _headroom(out: str) -> list[int]:
+    line = next(x for x in out.splitlines() if x.startswith("headroom on this crowd"))
+    return [int(x) for x in re.findall(r"(\d+)%", line)]

@@ -132,3 +132,16 @@ def test_active_is_not_below_random_on_a_crowd_that_cannot_resolve_near_ties():
     d = np.array(diffs)
     se = d.std(axis=0, ddof=1) / np.sqrt(len(d))
     assert (d.mean(axis=0) >= -2 * se - 1e-12).all()
+
+
+def test_a_simulated_crowd_answers_only_the_workers_a_batch_is_offered_to():
+    merit = _merit(20, seed=2)
+    crowd = SimulatedCrowd(merit, CrowdNoise(), 10, seed=0)
+    pairs = [(a, b) for a, b in zip(merit.index[:-1], merit.index[1:], strict=True)] * 5
+    assert crowd(pairs, seed=1)["worker"].nunique() > 3
+    crowd.offer(["w003", "w007"])
+    assert set(crowd(pairs, seed=1)["worker"]) == {"w003", "w007"}
+    crowd.offer(None)
+    assert crowd(pairs, seed=1)["worker"].nunique() > 3
+    with pytest.raises(ValueError, match="w099"):
+        crowd.offer(["w001", "w099"])

@@ -19,7 +19,8 @@ votes table ``worker, left, right, label``: ``scale, pair_sd, lapse, tie_max, ti
 maximum likelihood over pairs (the pair effect integrated out by Gauss-Hermite quadrature,
 each pair's gap taken from a Bradley-Terry fit of the *other* pairs' votes, in :data:`FOLDS`
 folds of pairs: gaps fitted on a pair's own answers would read noise the fit learned by heart
-as a crowd that resolves it, and a crowd of coin flips as one worth asking), then
+as a crowd that resolves it, and a crowd of coin flips as one worth asking; weak priors around
+the defaults keep a calibration on few votes from a degenerate step-shaped link), then
 ``worker_sd`` from the spread of the workers' own fitted discriminations less their sampling
 variance (method of moments). The
 pair effect is identified by pairs answered more than once; with one answer per pair,
@@ -36,7 +37,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.special import log_ndtr, ndtr
+from scipy.special import log_ndtr, ndtr, ndtri
 
 from ranking.bradley_terry import BradleyTerry
 from ranking.votes import VOTE_COLUMNS, validate_votes
@@ -46,6 +47,7 @@ __all__ = [
     "RealisticWorker",
     "answer_pairs",
     "calibrate",
+    "discrimination_quantiles",
     "make_realistic_crowd",
     "pair_effects",
 ]
@@ -107,6 +109,24 @@ class CrowdNoise:
         return (1 - self.tie_rate(gap)) * slope**2 / np.clip(p * (1 - p), 1e-12, None)
 
 
+def _transformed(noise: CrowdNoise) -> np.ndarray:
+    """The parameters the calibration searches over: logs and logits."""
+    n = noise
+    return np.array(
+        [
+            math.log(n.scale),
+            math.log(n.pair_sd),
+            math.log(n.lapse / (1 - n.lapse)),
+            math.log(n.tie_max / (1 - n.tie_max)),
+            math.log(n.tie_width),
+        ]
+    )
+
+
+_PRIOR_CENTRE = _transformed(CrowdNoise())
+_PRIOR_SD = 1.0
+
+
 def pair_effects(n: int, pair_sd: float, rng: np.random.Generator) -> np.ndarray:
     """An antisymmetric ``n x n`` matrix of pair effects, ``E[a, b] = -E[b, a]``."""
     upper = np.triu(rng.normal(0.0, pair_sd, (n, n)), 1)
@@ -136,6 +156,13 @@ def answer_pairs(
 def worker_discriminations(n: int, worker_sd: float, rng: np.random.Generator) -> np.ndarray:
     """Per-worker discriminations, log-normal with mean 1."""
     return np.exp(rng.normal(-0.5 * worker_sd**2, worker_sd, n))
+
+
+def discrimination_quantiles(worker_sd: float, k: int = 64, top: float = 1.0) -> np.ndarray:
+    """``k`` evenly spaced quantiles of the discriminations of the most discriminating ``top``
+    share of a crowd (all of it by default): a crowd average is their mean."""
+    u = 1 - top + top * (np.arange(k) + 0.5) / k
+    return np.exp(worker_sd * ndtri(u) - 0.5 * worker_sd**2)
 
 
 class _PairEffect:
@@ -277,6 +304,17 @@ def _negloglik(
     return -float(per_pair.sum())
 
 
+def _neglogpost(
+    theta: np.ndarray, gap: np.ndarray, gap_var: np.ndarray, counts: np.ndarray
+) -> float:
+    # Weak priors, one unit of log or logit around the defaults: with few answers per pair the
+    # held-out gaps are so uncertain that a huge scale with a step-shaped link fits as well as
+    # the truth, and the prior picks the plausible one; thousands of votes outweigh it.
+    return _negloglik(theta, gap, gap_var, counts) + 0.5 * float(
+        np.sum(((theta - _PRIOR_CENTRE) / _PRIOR_SD) ** 2)
+    )
+
+
 def _worker_sd(v: pd.DataFrame, merit: pd.Series, noise: CrowdNoise, min_votes: int) -> float:
     """Spread of log-discrimination across workers, net of each estimate's sampling variance."""
     decided = v[v["label"].notna()]
@@ -326,7 +364,7 @@ def calibrate(votes: pd.DataFrame, min_worker_votes: int = 30) -> Calibration:
     start = np.array(
         [math.log(0.6), math.log(0.3), -3.0, math.log(max(tie_share, 1e-3) / (1 - tie_share)), 0.0]
     )
-    result = minimize(_negloglik, start, args=(gap, gap_var, counts), method="L-BFGS-B")
+    result = minimize(_neglogpost, start, args=(gap, gap_var, counts), method="L-BFGS-B")
     t = result.x
     noise = CrowdNoise(
         scale=float(np.exp(t[0])),

@@ -85,6 +85,14 @@ from ranking.realistic import CrowdNoise
     "'fit' answers from a Bradley-Terry fit of all recorded votes.",
 )
 @click.option(
+    "--method",
+    default="bt",
+    show_default=True,
+    type=click.Choice(["bt", "thurstone"]),
+    help="How a --replay's rounds are fitted and scored: Bradley-Terry, or Thurstone under "
+    "the calibrated crowd (as `beauty rank --method thurstone`).",
+)
+@click.option(
     "--calibrate",
     "calibrate_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -179,6 +187,7 @@ def plan_command(
     seeds: int,
     trusted: float,
     replay_fill: str,
+    method: str,
     calibrate_path: Path | None,
     crowd_model: Path | None,
     save_crowd: Path | None,
@@ -238,6 +247,7 @@ def plan_command(
             focus=top if focus == "top" else None,
             fill=replay_fill,
             out_dir=out_dir,
+            method=method,
         )
         columns = ["design", "round", "votes", "votes_per_photo", "tau_mean", "tau_sd"]
         if focus == "top":
@@ -246,8 +256,8 @@ def plan_command(
         if not as_json:
             lost = ", ".join(f"{d} {n:.0f}" for d, n in replayed.unavailable.items())
             click.echo(
-                f"tau against the full-data scores; asks with no recorded answer left per run: "
-                f"{lost}; written {replayed.csv}{_replacing(replayed.replaced)}"
+                f"tau against the full-data scores ({method}); asks with no recorded answer "
+                f"left per run: {lost}; written {replayed.csv}{_replacing(replayed.replaced)}"
             )
         return
     specs = [

@@ -9,7 +9,7 @@ reach ``--target``, and the share of active rounds the fallback rule turned rand
 
 Replay (``--replay votes.csv``, columns ``worker, left, right, label`` with image ids): the
 crowd is calibrated on the file, and each design replays its recorded answers without
-replacement; tau is measured against the Bradley-Terry fit of all recorded votes.
+replacement; tau is measured against the fit of all recorded votes (by ``--method``).
 
     .venv/bin/python -m bench.active_realistic --seeds 5
     .venv/bin/python -m bench.active_realistic --seeds 5 --replay votes.csv --rounds 5
@@ -27,8 +27,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from ranking.bradley_terry import BradleyTerry
 from ranking.campaign import RecordedAnswers, SimulatedCrowd, run_campaign
+from ranking.informative import current_fit
 from ranking.realistic import CrowdNoise, calibrate, simulate_campaign_votes
 
 CROWD = CrowdNoise(scale=1.0, pair_sd=0.8, worker_sd=0.5, lapse=0.3, tie_max=0.3, tie_width=0.5)
@@ -50,6 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--round-votes", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=30)
@@ -57,6 +58,7 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.84)
     parser.add_argument("--focus", type=int, default=None, help="top tier to order first")
     parser.add_argument("--designs", nargs="+", default=["random", "thompson", "active"])
+    parser.add_argument("--method", default="bt", help="aggregation method the rounds fit")
     parser.add_argument("--replay", help="a votes CSV to replay instead of simulating")
     parser.add_argument("--write-votes", help="write a sample campaign here and stop")
     parser.add_argument("--per-pair", type=int, default=5)
@@ -79,7 +81,8 @@ def main() -> None:
         calibration = calibrate(recorded)
         noise = calibration.noise
         print(f"calibrated on {calibration.votes} votes, {calibration.pairs} pairs: {noise}")
-        reference = BradleyTerry(alpha=1.0).fit_predict(recorded)
+        images = sorted(set(recorded["left"]) | set(recorded["right"]))
+        reference = current_fit(recorded, images, 1.0, args.method, noise).scores
     rounds = [args.round_votes] * args.rounds
     start = time.perf_counter()
     curves: dict[str, np.ndarray] = {}
@@ -88,7 +91,7 @@ def main() -> None:
     per_seed: dict[str, np.ndarray] = {}
     for design in args.designs:
         taus, actives = [], []
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             if recorded is None:
                 rng = np.random.default_rng(1000 + seed)
                 ids = [f"p{i:03d}" for i in range(args.images)]
@@ -98,8 +101,9 @@ def main() -> None:
                 answer = RecordedAnswers(recorded, seed)  # type: ignore[assignment]
             images = list(reference.index)
             out = run_campaign(
-                images, reference, answer, design, rounds, noise, seed, focus=args.focus
-            )
+                images, reference, answer, design, rounds, noise, seed, focus=args.focus,
+                method=args.method,
+            )  # fmt: skip
             taus.append(out["tau_top" if args.focus else "tau"].to_numpy())
             actives.append(out["active"].to_numpy()[1:])
             per_photo = 2 * out["votes"].to_numpy() / len(images)
@@ -112,7 +116,7 @@ def main() -> None:
     table = pd.DataFrame(curves, index=np.round(per_photo).astype(int)).T
     print(
         f"{args.images if recorded is None else len(reference)} photos, {args.seeds} seeds, "
-        f"rounds of {args.round_votes} votes, crowd {noise}"
+        f"rounds of {args.round_votes} votes, {args.method} fits, crowd {noise}"
     )
     print("tau" + (f" over the top {args.focus}" if args.focus else "") + " by votes a photo:")
     print(table.round(3).to_string())

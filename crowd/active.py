@@ -70,7 +70,7 @@ def active_pairs(
         (a, b) if a < b else (b, a) for a, b in zip(votes["left"], votes["right"], strict=True)
     )
     batch = informative_pairs(
-        list(images), n_pairs, fit.scores_, fit.se_, noise, seed,
+        list(images), n_pairs, fit.scores, fit.se, noise, seed,
         asked=asked, assignments=assignments, focus=focus,
     )  # fmt: skip
     gains = (

@@ -24,6 +24,7 @@ from infra.workspace import Workspace
 from ranking.bradley_terry import BradleyTerry
 from ranking.campaign import RecordedAnswers, run_campaign
 from ranking.crowd import HonestWorker, ReplayCrowd, make_crowd
+from ranking.informative import current_fit
 from ranking.planning import DesignSpec, plan_budget, plot_plan
 from ranking.realistic import Calibration, CrowdNoise, calibrate, make_realistic_crowd
 
@@ -134,6 +135,7 @@ def replay_designs(
     focus: int | None = None,
     fill: str = "none",
     out_dir: Path | None = None,
+    method: str = "bt",
 ) -> ReplayPlan:
     """Random against active pairs on a replay of a recorded campaign; ``replay.csv`` in
     ``out_dir`` (default ``reports/``).
@@ -141,12 +143,12 @@ def replay_designs(
     Each design asks ``rounds[r]`` pairs in round ``r`` (the first random) and is answered by
     the recorded answers of each pair, drawn without replacement: a pair whose answers are used
     up cannot be asked again (``fill="fit"`` answers it from a fit of all votes instead). Tau
-    is measured against the Bradley-Terry fit of all recorded votes, as ``beauty rank`` would
-    give, after each round; mean over ``seeds``.
+    is measured against the fit of all recorded votes by the same aggregation ``method``
+    (``bt``, or ``thurstone`` under ``noise``), after each round; mean over ``seeds``.
     """
     votes = load_votes(ws.ledger, votes_path)
-    reference = BradleyTerry(alpha=1.0).fit(votes).scores_
-    images = list(reference.index)
+    images = sorted(set(votes["left"]) | set(votes["right"]))
+    reference = current_fit(votes, images, 1.0, method, noise).scores
     rows = []
     unavailable: dict[str, float] = {}
     for design in ("random", "active"):
@@ -154,7 +156,10 @@ def replay_designs(
         lost = []
         for seed in seeds:
             answers = RecordedAnswers(votes, seed, fill="fit" if fill == "fit" else "none")
-            out = run_campaign(images, reference, answers, design, rounds, noise, seed, focus=focus)
+            out = run_campaign(
+                images, reference, answers, design, rounds, noise, seed, focus=focus,
+                method=method,
+            )  # fmt: skip
             runs.append(out.assign(seed=seed))
             lost.append(answers.unavailable)
         table = pd.concat(runs)

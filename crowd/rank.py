@@ -65,7 +65,12 @@ def fit_scores(ws: Workspace, *, method: str = "crowdbt") -> Fit:
     gold = worker_gold(gold_record(judgments_table(ledger)))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fitted = chosen.fit(FitData(usable, items, gold=gold, answers=answers), alpha)
+        try:
+            fitted = chosen.fit(FitData(usable, items, gold=gold, answers=answers), alpha)
+        except ValueError as exc:
+            raise BeautyError(
+                f"--method {method}: {exc}; collect more votes or choose another --method"
+            ) from None
     scores, se, reliability = fitted.scores, fitted.se, fitted.reliability
     table = scores_table(scores, se, usable, uris=uris, tiers=ws.settings.ranking.tiers)
     return Fit(

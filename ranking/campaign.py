@@ -23,6 +23,7 @@ from scipy.stats import kendalltau
 from ranking.active import thompson_neighbours
 from ranking.bradley_terry import BradleyTerry
 from ranking.informative import MIN_ADVANTAGE, current_fit, informative_pairs, random_pairs
+from ranking.methods import Fitted
 from ranking.realistic import CrowdNoise, answer_pairs, pair_effects, worker_discriminations
 from ranking.votes import VOTE_COLUMNS, validate_votes
 
@@ -150,8 +151,12 @@ def run_campaign(
     alpha: float = 1.0,
     explore: float = 0.15,
     min_advantage: float | None = None,
+    method: str = "bt",
 ) -> pd.DataFrame:
     """Ask ``rounds[r]`` pairs in round ``r`` (the first always random) and measure each fit.
+
+    Rounds are planned from, and tau measured on, the aggregation ``method``
+    (:mod:`ranking.methods`; ``bt`` by default, ``thurstone`` reads the votes under ``noise``).
 
     Returns one row per round: ``round, votes`` (cumulative answers), ``tau`` (Kendall's tau of
     the fit with ``reference`` over all images), ``tau_top`` (over the reference's top
@@ -162,7 +167,7 @@ def run_campaign(
     rng = np.random.default_rng(seed)
     votes: list[pd.DataFrame] = []
     asked: dict[tuple[str, str], int] = {}
-    fit: BradleyTerry | None = None
+    fit: Fitted | None = None
     rows = []
     for r, n_pairs in enumerate(rounds):
         plan_seed, crowd_seed = (int(x) for x in rng.integers(2**31, size=2))
@@ -171,11 +176,11 @@ def run_campaign(
         if fit is None or design == "random":
             pairs = random_pairs(ids, n_pairs, plan_seed, available)
         elif design == "thompson":
-            screens = thompson_neighbours(ids, 2, n_pairs, fit.scores_, fit.se_, plan_seed)
+            screens = thompson_neighbours(ids, 2, n_pairs, fit.scores, fit.se, plan_seed)
             pairs = [(s[0], s[1]) for s in screens]
         else:
             batch = informative_pairs(
-                ids, n_pairs, fit.scores_, fit.se_, noise, plan_seed, asked=asked,
+                ids, n_pairs, fit.scores, fit.se, noise, plan_seed, asked=asked,
                 focus=focus, explore=explore, available=available,
                 min_advantage=MIN_ADVANTAGE if min_advantage is None else min_advantage,
             )  # fmt: skip
@@ -186,13 +191,13 @@ def run_campaign(
         for a, b in zip(got["left"], got["right"], strict=True):
             asked[_key(a, b)] = asked.get(_key(a, b), 0) + 1
         table = pd.concat(votes, ignore_index=True)
-        fit = current_fit(table, ids, alpha)
+        fit = current_fit(table, ids, alpha, method, noise)
         rows.append(
             {
                 "round": r,
                 "votes": len(table),
-                "tau": _tau(reference, fit.scores_),
-                "tau_top": _tau(reference, fit.scores_, focus) if focus else np.nan,
+                "tau": _tau(reference, fit.scores),
+                "tau_top": _tau(reference, fit.scores, focus) if focus else np.nan,
                 "active": chosen,
                 "gain_active": g_act,
                 "gain_random": g_rand,

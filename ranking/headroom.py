@@ -25,9 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtri
 
-from ranking.realistic import CrowdNoise
+from ranking.realistic import CrowdNoise, discrimination_quantiles
 
 __all__ = ["Headroom", "answer_information", "headroom"]
 
@@ -92,15 +91,6 @@ def answer_information(gap: np.ndarray, noise: CrowdNoise, s: float = 1.0) -> np
     return np.sum(terms, axis=0)
 
 
-def _discriminations(noise: CrowdNoise, share: float) -> tuple[np.ndarray, np.ndarray]:
-    """Quantiles of the crowd's discriminations: all workers, and the top ``share``."""
-    u = (np.arange(_QUANTILES) + 0.5) / _QUANTILES
-    sd = noise.worker_sd
-    every = np.exp(sd * ndtri(u) - 0.5 * sd**2)
-    top = np.exp(sd * ndtri(1 - share + share * u) - 0.5 * sd**2)
-    return every, top
-
-
 def headroom(merit: np.ndarray, noise: CrowdNoise, share: float = 0.3, seed: int = 0) -> Headroom:
     """Bounds on the votes an active design could save over random pairs.
 
@@ -131,7 +121,8 @@ def headroom(merit: np.ndarray, noise: CrowdNoise, share: float = 0.3, seed: int
     gaps = np.abs(m[i] - m[j])
     # Information is smooth in the gap: tabulate it once per crowd, read the pairs off it.
     grid = np.linspace(0.0, max(_WIDEST, float(gaps.max())), _GRID)
-    every, top = _discriminations(noise, share)
+    every = discrimination_quantiles(noise.worker_sd, _QUANTILES)
+    top = discrimination_quantiles(noise.worker_sd, _QUANTILES, share)
     curves = [
         np.mean([answer_information(grid, noise, float(s)) for s in workers], axis=0)
         for workers in (every, top)

@@ -35,9 +35,11 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
+from ranking import methods
 from ranking.active import _beliefs
 from ranking.bradley_terry import BradleyTerry
 from ranking.design import balanced_screens
+from ranking.methods import FitData, Fitted
 from ranking.realistic import CrowdNoise
 
 __all__ = ["BatchChoice", "current_fit", "informative_pairs", "pair_gain", "random_pairs"]
@@ -60,14 +62,25 @@ class BatchChoice:
     gain_random: float
 
 
-def current_fit(votes: pd.DataFrame, images: Sequence[str], alpha: float = 1.0) -> BradleyTerry:
-    """The Bradley-Terry fit a batch is planned from, scores and standard errors for every
-    image. Between rounds some images are still apart from the rest; the planner's gain
-    already prices that uncertainty, so the fit's warnings about it are left unsaid."""
+def current_fit(
+    votes: pd.DataFrame,
+    images: Sequence[str],
+    alpha: float = 1.0,
+    method: str = "bt",
+    noise: CrowdNoise | None = None,
+) -> Fitted:
+    """The fit a batch is planned from, scores and standard errors for every image, by the
+    aggregation ``method`` (``noise``: the crowd, for methods that read it). Bradley-Terry's
+    standard errors are the diagonal approximation, linear in the gallery's size at any size.
+    Between rounds some images are still apart from the rest; the planner's gain already
+    prices that uncertainty, so the fit's warnings about it are left unsaid."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "the comparison graph has")
         warnings.filterwarnings("ignore", "the images fall into")
-        return BradleyTerry(alpha=alpha, se="diagonal").fit(votes, items=list(images))
+        if method == "bt":
+            bt = BradleyTerry(alpha=alpha, se="diagonal").fit(votes, items=list(images))
+            return Fitted(bt.scores_, bt.se_, None)
+        return methods.get(method).fit(FitData(votes, images, noise=noise), alpha)
 
 
 def pair_gain(

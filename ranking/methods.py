@@ -14,7 +14,9 @@ import pandas as pd
 
 from ranking.bradley_terry import BradleyTerry
 from ranking.fourup import FourUp
+from ranking.realistic import CrowdNoise
 from ranking.reliability import CrowdBT
+from ranking.thurstone import Thurstone
 
 __all__ = ["METHODS", "FitData", "Fitted", "Method", "get", "names"]
 
@@ -22,13 +24,14 @@ __all__ = ["METHODS", "FitData", "Fitted", "Method", "get", "names"]
 @dataclass(frozen=True)
 class FitData:
     """What a method may fit: pair votes over ``items``, and where known the workers' gold
-    record (:func:`ranking.gold.worker_gold`) and 4-up answers (``screen, worker, image,
-    kept``)."""
+    record (:func:`ranking.gold.worker_gold`), 4-up answers (``screen, worker, image,
+    kept``) and the crowd's calibrated model."""
 
     votes: pd.DataFrame
     items: Sequence[str]
     gold: pd.DataFrame | None = None
     answers: pd.DataFrame | None = None
+    noise: CrowdNoise | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,11 @@ def _crowdbt(data: FitData, alpha: float) -> Fitted:
     return Fitted(model.scores_, model.se_, model.discrimination_)
 
 
+def _thurstone(data: FitData, alpha: float) -> Fitted:
+    model = Thurstone(data.noise, alpha=alpha).fit(data.votes, items=data.items)
+    return Fitted(model.scores_, model.se_, None)
+
+
 def _fourup(data: FitData, alpha: float) -> Fitted:
     if data.answers is None or data.answers.empty:
         raise ValueError("no 4-up answers to fit: use the crowdbt method for pair votes")
@@ -90,6 +98,12 @@ METHODS: dict[str, Method] = {
             _crowdbt,
         ),
         Method("bt", "weighs every vote alike (Bradley-Terry, MAP)", False, _bt),
+        Method(
+            "thurstone",
+            "reads lapses, no-preference answers and pair effects as a real crowd gives them",
+            False,
+            _thurstone,
+        ),
         Method(
             "fourup", "fits 4-up answers as screens, with each worker's reliability", True, _fourup
         ),

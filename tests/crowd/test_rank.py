@@ -214,3 +214,21 @@ def test_fourup_campaign_fits_whole_screens(tmp_path: Path) -> None:
 def test_fourup_method_on_pair_votes_is_one_clear_error(campaign: Workspace) -> None:
     with pytest.raises(BeautyError, match="no 4-up answers"):
         fit_scores(campaign, method="fourup")
+
+
+def test_thurstone_reads_the_campaign_under_its_calibrated_crowd(campaign: Workspace) -> None:
+    fit, _ = rank_workspace(campaign, method="thurstone")
+    assert list(fit.table.columns) == SCORE_COLUMNS
+    assert fit.worker_reliability is None
+    truth = campaign.root.parent / "gallery" / "truth.csv"
+    # It weighs the campaign's spammers like everyone else: on 12 photos that costs it up to
+    # 0.3 of tau against Crowd-BT, depending on which HITs they took.
+    assert kendall_vs_truth(campaign, fit.table, truth) > 0.5
+
+
+def test_thurstone_on_too_few_votes_is_one_clear_error(tmp_path: Path) -> None:
+    ws = gallery_workspace(tmp_path, n_images=6)
+    plan(ws, hits=2, assignments=2, screens_per_hit=5, gold_rate=0.0)
+    simulate_crowd(ws, 4, 0.0, truth_path=tmp_path / "gallery" / "truth.csv", seed=1)
+    with pytest.raises(BeautyError, match=r"--method thurstone: \d+ votes are too few.*another"):
+        fit_scores(ws, method="thurstone")

@@ -36,7 +36,7 @@ from ranking import methods
 def rank_command(
     out: Path | None, method: str, top: int, truth: Path | None, as_json: bool
 ) -> None:
-    """Fit Bradley-Terry scores to every vote and write tables/scores.parquet and .csv.
+    """Fit scores to every vote (see --method) and write tables/scores.parquet and .csv.
 
     crowdbt and fourup also write each worker's learned reliability (tables/reliability.csv),
     which `beauty hits plan --trusted SHARE` offers the next batch by.

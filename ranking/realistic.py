@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.special import log_ndtr, ndtr, ndtri
+from scipy.special import ndtr, ndtri
 
 from ranking.bradley_terry import BradleyTerry
 from ranking.votes import VOTE_COLUMNS, validate_votes
@@ -279,40 +279,62 @@ def _pair_table(v: pd.DataFrame, gaps: pd.DataFrame) -> pd.DataFrame:
 
 def _negloglik(
     theta: np.ndarray, gap: np.ndarray, gap_var: np.ndarray, counts: np.ndarray
-) -> float:
-    scale, pair_sd = np.exp(theta[0]), np.exp(theta[1])
+) -> tuple[float, np.ndarray]:
+    """Minus the log-likelihood of the pairs' answer counts, and its gradient in ``theta``."""
+    scale, pair_sd, tie_width = np.exp(theta[0]), np.exp(theta[1]), np.exp(theta[4])
     lapse, tie_max = 1 / (1 + np.exp(-theta[2])), 1 / (1 + np.exp(-theta[3]))
-    tie_width = np.exp(theta[4])
     # The held-out gap's own error spreads the consensus like a pair effect: it is known, so
     # pair_sd is what is left over.
-    spread = np.sqrt(pair_sd**2 + scale**2 * gap_var)
-    d = scale * gap[:, None] + spread[:, None] * _NODES[None, :]  # pairs x nodes
-    log_tie = np.log(tie_max) - 0.5 * (d / tie_width) ** 2
-    log_decided = np.log1p(-np.exp(log_tie))
-    if lapse > 0:
-        p = (1 - lapse) * ndtr(d) + lapse / 2
-        log_a, log_b = np.log(p), np.log1p(-p)
-    else:  # pragma: no cover - the logistic transform keeps lapse > 0
-        log_a, log_b = log_ndtr(d), log_ndtr(-d)
+    spread = np.sqrt(pair_sd**2 + scale**2 * gap_var)[:, None]
+    x = _NODES[None, :]
+    d = scale * gap[:, None] + spread * x  # pairs x nodes
+    tie = tie_max * np.exp(-0.5 * (d / tie_width) ** 2)
+    below = ndtr(d)
+    p = np.clip((1 - lapse) * below + lapse / 2, 1e-300, 1 - 1e-16)
+    n_a, n_b, n_t = counts[:, 0:1], counts[:, 1:2], counts[:, 2:3]
+    n_decided = n_a + n_b
     ll = (
-        counts[:, 0:1] * (log_decided + log_a)
-        + counts[:, 1:2] * (log_decided + log_b)
-        + counts[:, 2:3] * log_tie
+        n_decided * np.log1p(-tie)
+        + n_a * np.log(p)
+        + n_b * np.log1p(-p)
+        + n_t * (np.log(tie_max) - 0.5 * (d / tie_width) ** 2)
     )
     top = ll.max(axis=1, keepdims=True)
-    per_pair = top[:, 0] + np.log(np.exp(ll - top) @ _WEIGHTS)
-    return -float(per_pair.sum())
+    weighted = np.exp(ll - top) * _WEIGHTS
+    total = weighted.sum(axis=1, keepdims=True)
+    per_pair = top[:, 0] + np.log(total[:, 0])
+    post = weighted / total  # each node's share of the pair's likelihood
+    # Slopes of each pair-node log-likelihood in d, lapse, tie_max and tie_width.
+    undecided = -n_decided * tie / (1 - tie)
+    slope = (1 - lapse) * np.exp(-0.5 * d**2) / math.sqrt(2 * math.pi)
+    by_d = undecided * (-d / tie_width**2) + (n_a / p - n_b / (1 - p)) * slope
+    by_d -= n_t * d / tie_width**2
+    by_lapse = (n_a / p - n_b / (1 - p)) * (0.5 - below)
+    by_tie_max = (undecided + n_t) / tie_max
+    by_width = (undecided + n_t) * d**2 / tie_width**3
+    d_scale = gap[:, None] + x * scale * gap_var[:, None] / spread
+    d_pair_sd = x * pair_sd / spread
+    grad = np.array(
+        [
+            (post * by_d * d_scale).sum() * scale,
+            (post * by_d * d_pair_sd).sum() * pair_sd,
+            (post * by_lapse).sum() * lapse * (1 - lapse),
+            (post * by_tie_max).sum() * tie_max * (1 - tie_max),
+            (post * by_width).sum() * tie_width,
+        ]
+    )
+    return -float(per_pair.sum()), -grad
 
 
 def _neglogpost(
     theta: np.ndarray, gap: np.ndarray, gap_var: np.ndarray, counts: np.ndarray
-) -> float:
+) -> tuple[float, np.ndarray]:
     # Weak priors, one unit of log or logit around the defaults: with few answers per pair the
     # held-out gaps are so uncertain that a huge scale with a step-shaped link fits as well as
     # the truth, and the prior picks the plausible one; thousands of votes outweigh it.
-    return _negloglik(theta, gap, gap_var, counts) + 0.5 * float(
-        np.sum(((theta - _PRIOR_CENTRE) / _PRIOR_SD) ** 2)
-    )
+    value, grad = _negloglik(theta, gap, gap_var, counts)
+    off = (theta - _PRIOR_CENTRE) / _PRIOR_SD
+    return value + 0.5 * float(off @ off), grad + off / _PRIOR_SD
 
 
 def _worker_sd(v: pd.DataFrame, merit: pd.Series, noise: CrowdNoise, min_votes: int) -> float:
@@ -364,7 +386,7 @@ def calibrate(votes: pd.DataFrame, min_worker_votes: int = 30) -> Calibration:
     start = np.array(
         [math.log(0.6), math.log(0.3), -3.0, math.log(max(tie_share, 1e-3) / (1 - tie_share)), 0.0]
     )
-    result = minimize(_neglogpost, start, args=(gap, gap_var, counts), method="L-BFGS-B")
+    result = minimize(_neglogpost, start, args=(gap, gap_var, counts), method="L-BFGS-B", jac=True)
     t = result.x
     noise = CrowdNoise(
         scale=float(np.exp(t[0])),

@@ -38,8 +38,8 @@ def rank_command(
 ) -> None:
     """Fit scores to every vote (see --method) and write tables/scores.parquet and .csv.
 
-    crowdbt and fourup also write each worker's learned reliability (tables/reliability.csv),
-    which `beauty hits plan --trusted SHARE` offers the next batch by.
+    crowdbt, thurstone and fourup also write each worker's learned reliability
+    (tables/reliability.csv), which `beauty hits plan --trusted SHARE` offers the next batch by.
     """
     ws = workspace()
     result, paths = rank_workspace(ws, out_dir=out, method=method)

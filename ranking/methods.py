@@ -78,7 +78,7 @@ def _crowdbt(data: FitData, alpha: float) -> Fitted:
 
 def _thurstone(data: FitData, alpha: float) -> Fitted:
     model = Thurstone(data.noise, alpha=alpha).fit(data.votes, items=data.items)
-    return Fitted(model.scores_, model.se_, None)
+    return Fitted(model.scores_, model.se_, model.discrimination_)
 
 
 def _fourup(data: FitData, alpha: float) -> Fitted:
@@ -100,7 +100,8 @@ METHODS: dict[str, Method] = {
         Method("bt", "weighs every vote alike (Bradley-Terry, MAP)", False, _bt),
         Method(
             "thurstone",
-            "reads lapses, no-preference answers and pair effects as a real crowd gives them",
+            "reads lapses, no-preference answers, pair effects and each worker's reliability "
+            "as a real crowd gives them",
             False,
             _thurstone,
         ),

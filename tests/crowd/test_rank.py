@@ -219,11 +219,9 @@ def test_fourup_method_on_pair_votes_is_one_clear_error(campaign: Workspace) -> 
 def test_thurstone_reads_the_campaign_under_its_calibrated_crowd(campaign: Workspace) -> None:
     fit, _ = rank_workspace(campaign, method="thurstone")
     assert list(fit.table.columns) == SCORE_COLUMNS
-    assert fit.worker_reliability is None
+    assert fit.worker_reliability is not None  # Crowd-BT's, which it reads answers at
     truth = campaign.root.parent / "gallery" / "truth.csv"
-    # It weighs the campaign's spammers like everyone else: on 12 photos that costs it up to
-    # 0.3 of tau against Crowd-BT, depending on which HITs they took.
-    assert kendall_vs_truth(campaign, fit.table, truth) > 0.5
+    assert kendall_vs_truth(campaign, fit.table, truth) > 0.7
 
 
 def test_thurstone_on_too_few_votes_is_one_clear_error(tmp_path: Path) -> None:

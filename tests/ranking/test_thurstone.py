@@ -94,3 +94,22 @@ def test_without_a_crowd_it_needs_enough_votes_to_calibrate_one() -> None:
         Thurstone().fit(votes.iloc[:30])
     with pytest.raises(ValueError, match="outside items"):
         Thurstone(REALISTIC).fit(votes, items=list(merit.index[:5]))
+
+
+def test_spammers_answers_weigh_about_nothing() -> None:
+    """A quarter of the workers click at random: read at each worker's learned
+    discrimination, the votes rank better than with every worker alike."""
+    gains = []
+    for seed in range(3):
+        merit, votes = _campaign(60, 30, REALISTIC, seed)
+        spam = votes["worker"].isin(sorted(votes["worker"].unique())[:5])
+        coin = np.random.default_rng(seed).random(len(votes)) < 0.5
+        votes.loc[spam, "label"] = np.where(coin[spam], votes["left"][spam], votes["right"][spam])
+        items = list(merit.index)
+        weighed = Thurstone(REALISTIC).fit(votes, items)
+        alike = Thurstone(REALISTIC, weigh_workers=False).fit(votes, items)
+        assert alike.discrimination_ is None and weighed.discrimination_ is not None
+        spammers = weighed.discrimination_[votes.loc[spam, "worker"].unique()]
+        assert spammers.max() < weighed.discrimination_.drop(spammers.index).median()
+        gains.append(_tau(merit, weighed.scores_) - _tau(merit, alike.scores_))
+    assert np.mean(gains) > 0.01, gains

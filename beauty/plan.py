@@ -223,7 +223,8 @@ def plan_command(
             room = headroom(noise.scale * fitted.scores.to_numpy(), noise, share)
             click.echo(
                 f"headroom on this crowd: a random pair's answer carries {room.random_share:.0%} "
-                f"of the information of one at the best merit gap ({room.best_gap:.2f}), so "
+                f"of the information of an answer at the most informative merit gap "
+                f"({room.best_gap:.2f}), so "
                 f"choosing pairs can save at most {room.pairs:.0%} of the votes random pairs "
                 f"need; offering batches to the best {share:.0%} of workers at most "
                 f"{room.routing:.0%}, both at most {room.both:.0%}"

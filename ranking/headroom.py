@@ -73,10 +73,8 @@ def answer_information(gap: np.ndarray, noise: CrowdNoise, s: float = 1.0) -> np
     ``s``, at each merit gap in ``gap`` (the pair effect averaged out)."""
     g = np.asarray(gap, dtype=float)
     d = g[..., None] + noise.pair_sd * _NODES
-    tie = noise.tie_rate(d)
-    dtie = -tie * d / noise.tie_width**2
-    win = noise.win_rate(d, s)
-    dwin = (1 - noise.lapse) * s * np.exp(-0.5 * (s * d) ** 2) / np.sqrt(2 * np.pi)
+    tie, dtie = noise.tie_rate(d), noise.tie_slope(d)
+    win, dwin = noise.win_rate(d, s), noise.win_slope(d, s)
     p_left = ((1 - tie) * win) @ _WEIGHTS
     p_tie = tie @ _WEIGHTS
     d_left = ((1 - tie) * dwin - dtie * win) @ _WEIGHTS

@@ -37,7 +37,6 @@ from scipy.special import ndtr
 
 from ranking import methods
 from ranking.active import _beliefs
-from ranking.bradley_terry import BradleyTerry
 from ranking.design import balanced_screens
 from ranking.methods import FitData, Fitted
 from ranking.realistic import CrowdNoise
@@ -70,17 +69,15 @@ def current_fit(
     noise: CrowdNoise | None = None,
 ) -> Fitted:
     """The fit a batch is planned from, scores and standard errors for every image, by the
-    aggregation ``method`` (``noise``: the crowd, for methods that read it). Bradley-Terry's
-    standard errors are the diagonal approximation, linear in the gallery's size at any size.
-    Between rounds some images are still apart from the rest; the planner's gain already
-    prices that uncertainty, so the fit's warnings about it are left unsaid."""
+    aggregation ``method`` (``noise``: the crowd, for methods that read it), with diagonal
+    standard errors, linear in the gallery's size at any size. Between rounds some images are
+    still apart from the rest; the planner's gain already prices that uncertainty, so the
+    fit's warnings about it are left unsaid."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "the comparison graph has")
         warnings.filterwarnings("ignore", "the images fall into")
-        if method == "bt":
-            bt = BradleyTerry(alpha=alpha, se="diagonal").fit(votes, items=list(images))
-            return Fitted(bt.scores_, bt.se_, None)
-        return methods.get(method).fit(FitData(votes, images, noise=noise), alpha)
+        data = FitData(votes, list(images), noise=noise, se="diagonal")
+        return methods.get(method).fit(data, alpha)
 
 
 def pair_gain(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ranking.bradley_terry import BradleyTerry
+from ranking.bradley_terry import BradleyTerry, SEMethod
 from ranking.fourup import FourUp
 from ranking.realistic import CrowdNoise
 from ranking.reliability import CrowdBT
@@ -25,13 +25,15 @@ __all__ = ["METHODS", "FitData", "Fitted", "Method", "get", "names"]
 class FitData:
     """What a method may fit: pair votes over ``items``, and where known the workers' gold
     record (:func:`ranking.gold.worker_gold`), 4-up answers (``screen, worker, image,
-    kept``) and the crowd's calibrated model."""
+    kept``) and the crowd's calibrated model; ``se``, the standard-error approximation of the
+    methods that offer one (``diagonal`` keeps a fit linear in the gallery's size)."""
 
     votes: pd.DataFrame
     items: Sequence[str]
     gold: pd.DataFrame | None = None
     answers: pd.DataFrame | None = None
     noise: CrowdNoise | None = None
+    se: SEMethod = "auto"
 
 
 @dataclass(frozen=True)
@@ -67,12 +69,12 @@ class Method:
 
 
 def _bt(data: FitData, alpha: float) -> Fitted:
-    model = BradleyTerry(alpha=alpha).fit(data.votes, items=data.items)
+    model = BradleyTerry(alpha=alpha, se=data.se).fit(data.votes, items=data.items)
     return Fitted(model.scores_, model.se_, None)
 
 
 def _crowdbt(data: FitData, alpha: float) -> Fitted:
-    model = CrowdBT(alpha=alpha).fit(data.votes, gold=data.gold, items=data.items)
+    model = CrowdBT(alpha=alpha, se=data.se).fit(data.votes, gold=data.gold, items=data.items)
     return Fitted(model.scores_, model.se_, model.discrimination_)
 
 
@@ -84,7 +86,7 @@ def _thurstone(data: FitData, alpha: float) -> Fitted:
 def _fourup(data: FitData, alpha: float) -> Fitted:
     if data.answers is None or data.answers.empty:
         raise ValueError("no 4-up answers to fit: use the crowdbt method for pair votes")
-    model = FourUp(alpha=alpha).fit(data.answers, items=data.items)
+    model = FourUp(alpha=alpha, se=data.se).fit(data.answers, items=data.items)
     return Fitted(model.scores_, model.se_, model.discrimination_)
 
 

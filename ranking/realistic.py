@@ -98,6 +98,16 @@ class CrowdNoise:
         """Probability that a decided answer goes to the left image, at consensus ``d``."""
         return (1 - self.lapse) * ndtr(s * np.asarray(d)) + self.lapse / 2
 
+    def tie_slope(self, d: np.ndarray) -> np.ndarray:
+        """Derivative of :meth:`tie_rate` in ``d``."""
+        d = np.asarray(d)
+        return -self.tie_rate(d) * d / self.tie_width**2
+
+    def win_slope(self, d: np.ndarray, s: np.ndarray | float = 1.0) -> np.ndarray:
+        """Derivative of :meth:`win_rate` in ``d``."""
+        sd = s * np.asarray(d)
+        return (1 - self.lapse) * s * np.exp(-0.5 * sd**2) / math.sqrt(2 * math.pi)
+
     def vote_information(self, gap: np.ndarray) -> np.ndarray:
         """Fisher information about the consensus of one answer at merit gap ``gap``.
 
@@ -105,20 +115,19 @@ class CrowdNoise:
         """
         gap = np.asarray(gap, dtype=float)
         p = self.win_rate(gap)
-        slope = (1 - self.lapse) * np.exp(-0.5 * gap**2) / math.sqrt(2 * math.pi)
+        slope = self.win_slope(gap)
         return (1 - self.tie_rate(gap)) * slope**2 / np.clip(p * (1 - p), 1e-12, None)
 
 
 def _transformed(noise: CrowdNoise) -> np.ndarray:
     """The parameters the calibration searches over: logs and logits."""
-    n = noise
     return np.array(
         [
-            math.log(n.scale),
-            math.log(n.pair_sd),
-            math.log(n.lapse / (1 - n.lapse)),
-            math.log(n.tie_max / (1 - n.tie_max)),
-            math.log(n.tie_width),
+            math.log(noise.scale),
+            math.log(noise.pair_sd),
+            math.log(noise.lapse / (1 - noise.lapse)),
+            math.log(noise.tie_max / (1 - noise.tie_max)),
+            math.log(noise.tie_width),
         ]
     )
 
@@ -283,14 +292,15 @@ def _negloglik(
     """Minus the log-likelihood of the pairs' answer counts, and its gradient in ``theta``."""
     scale, pair_sd, tie_width = np.exp(theta[0]), np.exp(theta[1]), np.exp(theta[4])
     lapse, tie_max = 1 / (1 + np.exp(-theta[2])), 1 / (1 + np.exp(-theta[3]))
+    crowd = CrowdNoise(scale, pair_sd, 0.0, lapse, tie_max, tie_width)
     # The held-out gap's own error spreads the consensus like a pair effect: it is known, so
     # pair_sd is what is left over.
     spread = np.sqrt(pair_sd**2 + scale**2 * gap_var)[:, None]
     x = _NODES[None, :]
     d = scale * gap[:, None] + spread * x  # pairs x nodes
-    tie = tie_max * np.exp(-0.5 * (d / tie_width) ** 2)
+    tie = crowd.tie_rate(d)
     below = ndtr(d)
-    p = np.clip((1 - lapse) * below + lapse / 2, 1e-300, 1 - 1e-16)
+    p = np.clip(crowd.win_rate(d), 1e-300, 1 - 1e-16)
     n_a, n_b, n_t = counts[:, 0:1], counts[:, 1:2], counts[:, 2:3]
     n_decided = n_a + n_b
     ll = (
@@ -306,9 +316,8 @@ def _negloglik(
     post = weighted / total  # each node's share of the pair's likelihood
     # Slopes of each pair-node log-likelihood in d, lapse, tie_max and tie_width.
     undecided = -n_decided * tie / (1 - tie)
-    slope = (1 - lapse) * np.exp(-0.5 * d**2) / math.sqrt(2 * math.pi)
-    by_d = undecided * (-d / tie_width**2) + (n_a / p - n_b / (1 - p)) * slope
-    by_d -= n_t * d / tie_width**2
+    # The slope of log tie_rate is -d / tie_width^2; log(1 - tie)'s is undecided times it.
+    by_d = -(undecided + n_t) * d / tie_width**2 + (n_a / p - n_b / (1 - p)) * crowd.win_slope(d)
     by_lapse = (n_a / p - n_b / (1 - p)) * (0.5 - below)
     by_tie_max = (undecided + n_t) / tie_max
     by_width = (undecided + n_t) * d**2 / tie_width**3

@@ -20,13 +20,11 @@ Thurstone, L. L. (1927). A law of comparative judgment. *Psychological Review*, 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.special import ndtr
 
 from ranking.realistic import CrowdNoise, calibrate
 from ranking.reliability import CrowdBT
@@ -168,8 +166,8 @@ class _Answers:
         d = gap[:, None] + noise.pair_sd * _NODES[None, :]  # answers x nodes
         s = self.s[:, None]
         tie = noise.tie_rate(d)
-        p = np.clip((1 - noise.lapse) * ndtr(s * d) + noise.lapse / 2, 1e-300, 1 - 1e-16)
-        dp = (1 - noise.lapse) * s * np.exp(-0.5 * (s * d) ** 2) / math.sqrt(2 * math.pi)
+        p = np.clip(noise.win_rate(d, s), 1e-300, 1 - 1e-16)
+        dp = noise.win_slope(d, s)
         first, decided = self.first_won[:, None], ~self.tie[:, None]
         log_p = np.where(
             decided,
@@ -178,8 +176,8 @@ class _Answers:
         )
         slope = np.where(
             decided,
-            tie * d / noise.tie_width**2 / (1 - tie) + np.where(first, dp / p, -dp / (1 - p)),
-            -d / noise.tie_width**2,
+            -noise.tie_slope(d) / (1 - tie) + np.where(first, dp / p, -dp / (1 - p)),
+            -d / noise.tie_width**2,  # the slope of log tie_rate
         )
         pairs, nodes = self.a.size, _NODES.size
         ll = _LOG_WEIGHTS + np.stack(
